@@ -1,0 +1,88 @@
+"""Argument checks shared by every public entry point.
+
+Each helper raises a ``ValueError`` (or ``TypeError``) that names the argument
+and says what was expected. They run on concrete values at the API boundary;
+under ``jit`` (traced values) the value checks are skipped and only the static
+shape checks apply — inside jit use :func:`equinox.error_if` instead.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def is_concrete(x: Any) -> bool:
+    """True when ``x`` holds concrete values (not a tracer)."""
+    return not isinstance(x, jax.core.Tracer)
+
+
+def check_positive(name: str, value: Any, *, allow_zero: bool = False) -> None:
+    """Require every entry of ``value`` to be finite and > 0 (>= 0 with allow_zero)."""
+    if not is_concrete(value):
+        return
+    arr = np.asarray(value)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    bad = arr < 0 if allow_zero else arr <= 0
+    if np.any(bad):
+        what = "non-negative" if allow_zero else "positive"
+        raise ValueError(f"{name} must be {what}, got {value!r}")
+
+
+def check_open_interval(name: str, value: Any, low: float, high: float) -> None:
+    """Require ``low < value < high``."""
+    if not is_concrete(value):
+        return
+    arr = np.asarray(value)
+    if not (np.all(np.isfinite(arr)) and np.all(arr > low) and np.all(arr < high)):
+        raise ValueError(f"{name} must lie in the open interval ({low}, {high}), got {value!r}")
+
+
+def check_positive_int(name: str, value: Any, *, minimum: int = 1) -> int:
+    """Require an integer ``>= minimum`` (bools and floats are rejected)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_finite(name: str, x: Any) -> None:
+    """Require every entry of the array ``x`` to be finite (no NaN or inf)."""
+    if not is_concrete(x):
+        return
+    if not bool(jnp.all(jnp.isfinite(jnp.asarray(x)))):
+        raise ValueError(f"{name} must contain only finite values (found NaN or inf)")
+
+
+def check_ndim(name: str, x: Any, ndim: int | tuple[int, ...]) -> None:
+    """Require ``x.ndim`` to be ``ndim`` (or one of a tuple of allowed values)."""
+    allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+    got = jnp.ndim(x)
+    if got not in allowed:
+        want = " or ".join(str(a) for a in allowed)
+        raise ValueError(f"{name} must have {want} dimensions, got shape {jnp.shape(x)}")
+
+
+def check_choice(name: str, value: Any, choices) -> None:
+    """Require ``value`` to be one of ``choices``; the error lists them."""
+    if value not in choices:
+        raise ValueError(f"unknown {name} {value!r}; expected one of {sorted(choices)}")
+
+
+def as_matrix(name: str, x: Any, *, finite: bool = True) -> jax.Array:
+    """Return ``x`` as a 2-D array ``(n, d)``; a 1-D input becomes ``(n, 1)``."""
+    arr = jnp.asarray(x)
+    if not jnp.issubdtype(arr.dtype, jnp.floating):
+        arr = arr.astype(jnp.result_type(float))
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    check_ndim(name, arr, 2)
+    if finite:
+        check_finite(name, arr)
+    return arr

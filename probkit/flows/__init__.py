@@ -1,0 +1,3 @@
+"""probkit.flows"""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""probkit.generative"""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""probkit.kernels"""
+
+__all__: list[str] = []

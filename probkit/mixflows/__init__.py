@@ -1,0 +1,3 @@
+"""probkit.mixflows"""
+
+__all__: list[str] = []

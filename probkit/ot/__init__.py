@@ -1,0 +1,3 @@
+"""probkit.ot"""
+
+__all__: list[str] = []

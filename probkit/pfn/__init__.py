@@ -1,0 +1,3 @@
+"""probkit.pfn"""
+
+__all__: list[str] = []

@@ -1,0 +1,29 @@
+"""Shared test fixtures: PRNG key, float64 scope, simulated-device subprocesses.
+
+Plain helpers live in ``tests/helpers.py`` (``from helpers import float64, run_with_devices``).
+"""
+
+from __future__ import annotations
+
+import jax
+import pytest
+from helpers import float64, run_with_devices
+
+
+@pytest.fixture
+def key():
+    """A fixed PRNG key; tests split it as they need."""
+    return jax.random.PRNGKey(0)
+
+
+@pytest.fixture
+def x64():
+    """Run the whole test in float64 (scoped: other tests stay float32)."""
+    with float64():
+        yield
+
+
+@pytest.fixture
+def devices_runner():
+    """Fixture giving :func:`helpers.run_with_devices`."""
+    return run_with_devices
