@@ -8,12 +8,14 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 from numpyro import handlers
-from numpyro.infer.initialization import init_to_median
+from numpyro.infer.initialization import init_to_median, init_to_uniform
 from numpyro.infer.util import initialize_model
 
 
 def _latent_sites(model, args, kwargs, key):
-    trace = handlers.trace(handlers.seed(model, key)).get_trace(*args, **kwargs)
+    # substitute uniform initial values so that improper priors need not be sampled
+    seeded = handlers.substitute(handlers.seed(model, key), substitute_fn=init_to_uniform)
+    trace = handlers.trace(seeded).get_trace(*args, **kwargs)
     return {
         name: site
         for name, site in trace.items()
