@@ -14,12 +14,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     p_info = sub.add_parser("info", help="versions, JAX backend and devices")
     p_info.add_argument("--json", action="store_true", help="print as JSON")
-    try:
-        from .bench.cli import add_bench_parser
-    except ImportError:  # the benchmark CLI has not landed in this build
-        add_bench_parser = None
-    if add_bench_parser is not None:
-        add_bench_parser(sub)
+    from .bench.cli import add_bench_parser
+
+    add_bench_parser(sub)
     return parser
 
 
