@@ -1,0 +1,177 @@
+"""Flow guides side by side: probkit AutoFlow vs NumPyro AutoIAFNormal / AutoBNAFNormal.
+
+Same target, steps, optimizer (optax adam) and ELBO (Trace_ELBO) for every guide, in one
+process. Reports compile time, per-step time after compilation (median of repeats of a
+scanned block of steps), final ELBO (4096-particle estimate) and KL = log Z - ELBO where
+log Z is known. Rows are appended to benchmarks/results/flows.md as they finish.
+
+    python benchmarks/flows.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import os
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+import numpyro
+import numpyro.distributions as dist
+import optax
+from jax import lax
+from jax.scipy.special import logsumexp
+from numpyro.infer import SVI, Trace_ELBO
+from numpyro.infer.autoguide import AutoBNAFNormal, AutoIAFNormal
+from numpyro.optim import optax_to_numpyro
+
+from probkit.infer import AutoFlow
+
+OUT = os.path.join(os.path.dirname(__file__), "results", "flows.md")
+
+
+def u2_logp(z):
+    w1 = jnp.sin(2 * jnp.pi * z[..., 0] / 4)
+    return -0.5 * ((z[..., 1] - w1) / 0.4) ** 2 - 0.5 * (z[..., 0] / 2.0) ** 2
+
+
+def u2_model():
+    z = numpyro.sample("z", dist.ImproperUniform(dist.constraints.real_vector, (), (2,)))
+    numpyro.factor("U", u2_logp(z))
+
+
+def u2_logz():
+    g = jnp.linspace(-8, 8, 801)
+    grid = jnp.stack(jnp.meshgrid(g, g, indexing="ij"), -1)
+    return float(logsumexp(u2_logp(grid)) + 2 * jnp.log(g[1] - g[0]))
+
+
+def funnel_model(dim=10):
+    v = numpyro.sample("v", dist.Normal(0.0, 3.0))
+    numpyro.sample("x", dist.Normal(0.0, jnp.exp(v / 2)).expand([dim - 1]).to_event(1))
+
+
+def eight_schools():
+    from probkit.bench import posteriordb
+    from probkit.bench.models import get_model
+
+    name = "eight_schools-eight_schools_noncentered"
+    data = posteriordb.load(name).data
+    model = get_model(name)
+    return lambda: model(**data)
+
+
+def guides(model):
+    return {
+        "probkit AutoFlow (NSF)": lambda: AutoFlow(model, key=jax.random.PRNGKey(1)),
+        "numpyro AutoIAFNormal": lambda: AutoIAFNormal(model, num_flows=4),
+        "numpyro AutoBNAFNormal": lambda: AutoBNAFNormal(model, num_flows=1, hidden_factors=[8, 8]),
+    }
+
+
+def n_params(params):
+    return sum(x.size for x in jax.tree.leaves(params))
+
+
+def bench_one(model, make_guide, steps, repeats, block):
+    guide = make_guide()
+    svi = SVI(model, guide, optax_to_numpyro(optax.adam(1e-3)), Trace_ELBO(num_particles=8))
+    state = svi.init(jax.random.PRNGKey(0))
+
+    def run(s, n):
+        return lax.scan(lambda c, _: svi.update(c), s, None, length=n)
+
+    run_block = jax.jit(lambda s: run(s, block))
+    t0 = time.perf_counter()
+    run_block = run_block.lower(state).compile()
+    compile_s = time.perf_counter() - t0
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        jax.block_until_ready(run_block(state))
+        times.append((time.perf_counter() - t0) / block)
+    full = jax.jit(lambda s: run(s, steps))
+    state, _ = full(state)
+    params = svi.get_params(state)
+    elbo = -float(Trace_ELBO(num_particles=4096).loss(jax.random.PRNGKey(9), params, model, guide))
+    return compile_s, statistics.median(times), elbo, n_params(params)
+
+
+def bench_flowjax(model, steps, repeats, block):
+    """flowjax masked_autoregressive_flow (affine, 4 layers, width 32) trained by its ElboLoss."""
+    import equinox as eqx
+    import paramax
+    from flowjax.distributions import Normal
+    from flowjax.flows import masked_autoregressive_flow
+    from flowjax.train.losses import ElboLoss
+
+    from probkit.infer import model_logdensity
+
+    logdensity, init, _ = model_logdensity(model)
+    d = init.shape[0]
+    flow = masked_autoregressive_flow(
+        jax.random.key(1), base_dist=Normal(jnp.zeros(d)), invert=False, flow_layers=4, nn_width=32
+    )
+    params, static = eqx.partition(flow, eqx.is_inexact_array, is_leaf=lambda x: isinstance(x, paramax.NonTrainable))
+    loss = ElboLoss(logdensity, num_samples=8)
+    opt = optax.adam(1e-3)
+
+    def run(carry, n):
+        def step(c, k):
+            p, s = c
+            val, g = eqx.filter_value_and_grad(loss)(p, static, k)
+            u, s = opt.update(g, s, p)
+            return (eqx.apply_updates(p, u), s), val
+
+        return lax.scan(step, carry, jax.random.split(jax.random.key(0), n))
+
+    carry = (params, opt.init(params))
+    t0 = time.perf_counter()
+    run_block = jax.jit(lambda c: run(c, block)).lower(carry).compile()
+    compile_s = time.perf_counter() - t0
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        jax.block_until_ready(run_block(carry))
+        times.append((time.perf_counter() - t0) / block)
+    (params, _), _ = jax.jit(lambda c: run(c, steps))(carry)
+    fitted = paramax.unwrap(eqx.combine(params, static))
+    x, lq = fitted.sample_and_log_prob(jax.random.key(9), (4096,))
+    elbo = float(jnp.mean(jax.vmap(logdensity)(x) - lq))
+    return compile_s, statistics.median(times), elbo, n_params(params)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    a = ap.parse_args()
+    steps, repeats, block = (500, 3, 50) if a.quick else (5000, 5, 200)
+    targets = [("U2 banana", u2_model, u2_logz()), ("10-D funnel", funnel_model, 0.0)]
+    try:
+        targets.append(("eight schools", eight_schools(), None))
+    except Exception as e:  # noqa: BLE001 -- the bundled models may be missing
+        print("eight schools skipped:", e)
+    with open(OUT, "a") as f:
+        f.write(f"\n## run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: `python benchmarks/flows.py"
+                f"{' --quick' if a.quick else ''}` ({steps} steps, adam 1e-3, 8 particles)\n\n"
+                f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, shared with other jobs.\n\n"
+                "| target | guide | params | compile s | ms/step | ELBO | KL | step-time ratio vs probkit |\n"
+                "|---|---|---|---|---|---|---|---|\n")
+    for tname, model, logz in targets:
+        base = None
+        runs = {g: (lambda m=m: bench_one(model, m, steps, repeats, block)) for g, m in guides(model).items()}
+        runs["flowjax MAF (ElboLoss)"] = lambda: bench_flowjax(model, steps, repeats, block)
+        for gname, go in runs.items():
+            c, t, elbo, npar = go()
+            base = t if base is None else base
+            kl = f"{logz - elbo:.3f}" if logz is not None else "-"
+            row = f"| {tname} | {gname} | {npar} | {c:.2f} | {1e3 * t:.3f} | {elbo:.3f} | {kl} | {t / base:.2f} |\n"
+            print(row, end="", flush=True)
+            with open(OUT, "a") as f:
+                f.write(row)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""Fit a NumPyro guide by stochastic variational inference (optax optimiser, scanned steps)."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax import lax
+from numpyro.infer import SVI, Trace_ELBO
+from numpyro.optim import optax_to_numpyro
+from tqdm.auto import tqdm
+
+from .._validate import check_positive_int
+
+
+def fit_vi(
+    key: jax.Array,
+    model: Callable,
+    guide: Callable,
+    *args: Any,
+    steps: int,
+    optimizer: optax.GradientTransformation | None = None,
+    loss=None,
+    num_particles: int = 1,
+    progress_bar: bool = True,
+    n_updates: int = 50,
+    init_params: dict | None = None,
+    checkpoint: str | None = None,
+    **kwargs: Any,
+) -> tuple[dict, jax.Array]:
+    """Maximise the ELBO of ``guide`` for ``model(*args, **kwargs)``; return ``(params, losses)``.
+
+    Steps run inside ``lax.scan`` in chunks (one compilation for all full chunks);
+    the tqdm bar advances once per chunk (``n_updates`` chunks) and is off with
+    ``progress_bar=False`` (then one scan over all steps). ``losses[t]`` is the
+    negative ELBO estimate at step ``t``. With ``checkpoint`` a path, the params
+    are written after every chunk with :func:`equinox.tree_serialise_leaves`
+    (restore with ``eqx.tree_deserialise_leaves(path, like)`` and pass as
+    ``init_params``). Non-finite parameters stop the fit with a ``FloatingPointError``.
+
+    :param optimizer: an optax transformation, default ``optax.adam(1e-3)``.
+    :param loss: a NumPyro ELBO, default ``Trace_ELBO(num_particles)``.
+    """
+    steps = check_positive_int("steps", steps)
+    num_particles = check_positive_int("num_particles", num_particles)
+    n_updates = check_positive_int("n_updates", n_updates)
+    optimizer = optax.adam(1e-3) if optimizer is None else optimizer
+    loss = Trace_ELBO(num_particles=num_particles) if loss is None else loss
+    svi = SVI(model, guide, optax_to_numpyro(optimizer), loss)
+    key, init_key = jax.random.split(key)
+    state = svi.init(init_key, *args, init_params=init_params, **kwargs)
+
+    def run(state, n):
+        def body(s, _):
+            s, value = svi.update(s, *args, **kwargs)
+            return s, value
+
+        return lax.scan(body, state, None, length=n)
+
+    run = jax.jit(run, static_argnums=1)
+    chunk = -(-steps // n_updates) if progress_bar else steps
+    losses = []
+    done = 0
+    with tqdm(total=steps, disable=not progress_bar, desc="fit_vi") as bar:
+        while done < steps:
+            n = min(chunk, steps - done)
+            state, values = run(state, n)
+            losses.append(values)
+            done += n
+            params = svi.get_params(state)
+            if not all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree.leaves(params)):
+                raise FloatingPointError(f"fit_vi: parameters became non-finite by step {done}")
+            if checkpoint is not None:
+                eqx.tree_serialise_leaves(checkpoint, params)
+            bar.set_postfix(loss=f"{float(np.mean(np.asarray(values))):.4g}")
+            bar.update(n)
+    return svi.get_params(state), jnp.concatenate(losses)

@@ -1,0 +1,51 @@
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from probkit.flows import AffineCoupling, Chain, Permute, Planar, Scan
+
+
+def test_chain_composes(x64, check_bijection, randomize_params):
+    k = jax.random.split(jax.random.PRNGKey(0), 4)
+    a = randomize_params(Planar(k[0], 3), k[1], 1.0)
+    b = randomize_params(AffineCoupling(k[2], 3, width=8), k[3])
+    chain = Chain([a, Permute([2, 1, 0]), b])
+    x = jnp.array([0.3, -1.0, 2.0])
+    y_ref, ld_ref = x, 0.0
+    for bij in (a, Permute([2, 1, 0]), b):
+        y_ref, ld = bij.transform_and_log_det(y_ref)
+        ld_ref += ld
+    y, ld = chain.transform_and_log_det(x)
+    np.testing.assert_allclose(y, y_ref, rtol=1e-12)
+    np.testing.assert_allclose(ld, ld_ref, rtol=1e-12)
+    check_bijection(chain, jax.random.normal(k[0], (3, 3)))
+
+
+def test_scan_matches_unrolled_chain(x64, check_bijection, randomize_params):
+    key = jax.random.PRNGKey(1)
+    stack = Scan.from_fn(key, 3, lambda k: Chain([AffineCoupling(k, 4, width=8), Permute([3, 2, 1, 0])]))
+    stack = randomize_params(stack, jax.random.PRNGKey(2))
+    unrolled = Chain([jax.tree.map(lambda v: v[i] if eqx.is_array(v) else v, stack.layers) for i in range(3)])
+    x = jax.random.normal(jax.random.PRNGKey(3), (4,))
+    y, ld = stack.transform_and_log_det(x)
+    y2, ld2 = unrolled.transform_and_log_det(x)
+    np.testing.assert_allclose(y, y2, rtol=1e-12)
+    np.testing.assert_allclose(ld, ld2, rtol=1e-12)
+    check_bijection(stack, jax.random.normal(key, (3, 4)))
+
+
+def test_scan_compile_size_independent_of_depth():
+    def n_eqns(n):
+        s = Scan.from_fn(jax.random.PRNGKey(0), n, lambda k: Planar(k, 2))
+        return len(jax.make_jaxpr(s.transform_and_log_det)(jnp.zeros(2)).jaxpr.eqns)
+
+    assert n_eqns(2) == n_eqns(16)
+
+
+def test_bad_chain():
+    with pytest.raises(TypeError, match="bijections"):
+        Chain([])
+    with pytest.raises(ValueError, match="n_layers"):
+        Scan.from_fn(jax.random.PRNGKey(0), 0, lambda k: Planar(k, 2))
