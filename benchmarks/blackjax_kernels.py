@@ -1,0 +1,228 @@
+"""BlackJAXKernel vs direct blackjax vs NumPyro NUTS: ESS/s, ESS per gradient, wrapper overhead.
+
+For each posterior (eight schools, kidiq, diamonds) three NUTS runs with the
+same chains / warm-up / draws, side by side in one process:
+
+- ``probkit``: ``MCMC(BlackJAXKernel(model, "nuts"), chain_method="vectorized")``;
+- ``blackjax``: the same algorithm called directly: ``model_logdensity``,
+  ``blackjax.window_adaptation(blackjax.nuts)`` vmapped over chains, then a
+  ``lax.scan`` of ``blackjax.nuts`` steps (one jitted function);
+- ``numpyro``: ``MCMC(NUTS(model), chain_method="vectorized")``.
+
+Each method runs twice; the reported wall time is the second run (compiled
+code cached), the first run's time is shown as ``wall+compile``. ESS is
+ArviZ's bulk ESS, minimum over the posteriordb reference parameters
+(constrained, Stan-named). Gradient evaluations include warm-up.
+Wrapper overhead = probkit wall / blackjax wall − 1 (goal ≤ 5 %).
+
+Run: ``python benchmarks/blackjax_kernels.py [--quick]``; rows are appended to
+``benchmarks/results/blackjax_kernels.md`` as they finish.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import time
+from pathlib import Path
+
+import arviz as az
+import blackjax
+import jax
+import jax.numpy as jnp
+import numpy as np
+from numpyro.infer import MCMC, NUTS
+
+from probkit.bench import posteriordb
+from probkit.bench.models import get_model
+from probkit.bench.names import flatten_sites
+from probkit.infer import BlackJAXKernel, model_logdensity
+
+RESULTS = Path(__file__).resolve().parent / "results" / "blackjax_kernels.md"
+POSTERIORS = ["eight_schools-eight_schools_noncentered", "kidiq-kidscore_momiq", "diamonds-diamonds"]
+
+
+def min_ess(draws: dict, names: list[str]) -> float:
+    """Minimum bulk ESS over ``names``; draws ``{name: (chains, n)}``."""
+    return float(min(az.ess(np.asarray(draws[n]), method="bulk") for n in names))
+
+
+def run_probkit(key, model, data, chains, warmup, samples):
+    mcmc = MCMC(
+        BlackJAXKernel(model, "nuts"), num_warmup=warmup, num_samples=samples, num_chains=chains,
+        chain_method="vectorized", progress_bar=False,
+    )
+
+    def once(k):
+        t = time.perf_counter()
+        mcmc.run(k, **data)
+        out = jax.block_until_ready(mcmc.get_samples(group_by_chain=True))
+        # tuning (+ initial gradient) and the transitions' gradient evaluations
+        grads = int(np.sum(mcmc.last_state.warmup_grad_evals)) + int(np.sum(mcmc.get_extra_fields()["num_grad_evals"]))
+        return time.perf_counter() - t, flatten_sites(jax.device_get(out), sample_ndim=2), grads
+
+    return once(key), once(jax.random.fold_in(key, 7)), kernel_overhead(mcmc, samples)
+
+
+def kernel_overhead(mcmc, n: int, reps: int = 7) -> tuple[float, float]:
+    """Steady-state seconds for ``n`` transitions: ``BlackJAXKernel.sample`` vs ``blackjax.nuts`` steps.
+
+    Both start from the run's last state (4 chains) and use the same keys, so
+    they compute identical trajectories; both are compiled before timing, and
+    the minimum over ``reps`` interleaved repeats is reported.
+    """
+    kernel, state = mcmc.sampler, mcmc.last_state
+    algo = kernel._algorithm
+
+    @jax.jit
+    def wrapped(state):
+        return jax.lax.scan(lambda s, _: (kernel.sample(s, (), {}), None), state, None, length=n)[0].z
+
+    def direct_one(sampler_state, params, key):
+        def step(carry, _):
+            s, k = carry
+            k, k_step = jax.random.split(k)
+            s, _ = blackjax.nuts.build_kernel()(
+                k_step, s, kernel._logdensity_fn, params["step_size"], params["inverse_mass_matrix"],
+                algo.max_num_doublings,
+            )
+            return (s, k), None
+
+        return jax.lax.scan(step, (sampler_state, key), None, length=n)[0][0].position
+
+    direct = jax.jit(jax.vmap(direct_one))
+    args = (state.sampler_state, state.params, state.rng_key)
+    runs = ((wrapped, (state,)), (direct, args))
+    for fn, a in runs:
+        jax.block_until_ready(fn(*a))  # compile
+    times = [[], []]
+    for _ in range(reps):  # interleaved repeats; the minimum is the least disturbed by other jobs
+        for j, (fn, a) in enumerate(runs):
+            t = time.perf_counter()
+            jax.block_until_ready(fn(*a))
+            times[j].append(time.perf_counter() - t)
+    times = [min(t) for t in times]
+    return times[0], times[1]
+
+
+def run_blackjax(key, model, data, chains, warmup, samples):
+    logdensity_fn, median, postprocess = model_logdensity(model, **data)
+
+    def one_chain(k):
+        k_init, k_warm, k_run = jax.random.split(k, 3)
+        z0 = jax.random.uniform(k_init, median.shape, median.dtype, -2.0, 2.0)
+        z0 = jnp.where(jnp.isfinite(logdensity_fn(z0)), z0, median)
+        warm = blackjax.window_adaptation(blackjax.nuts, logdensity_fn)
+        (state, params), info = warm.run(k_warm, z0, warmup)
+        nuts = blackjax.nuts(logdensity_fn, **params)
+
+        def step(s, kk):
+            s, i = nuts.step(kk, s)
+            return s, (s.position, i.num_integration_steps)
+
+        _, (zs, steps) = jax.lax.scan(step, state, jax.random.split(k_run, samples))
+        grads = 1 + jnp.sum(info.info.num_integration_steps) + jnp.sum(steps)
+        return jax.vmap(postprocess)(zs), grads
+
+    fn = jax.jit(jax.vmap(one_chain))
+
+    def once(k):
+        t = time.perf_counter()
+        out, grads = jax.block_until_ready(fn(jax.random.split(k, chains)))
+        return time.perf_counter() - t, flatten_sites(jax.device_get(out), sample_ndim=2), int(np.sum(grads))
+
+    return once(key), once(jax.random.fold_in(key, 7)), None
+
+
+def run_numpyro(key, model, data, chains, warmup, samples):
+    mcmc = MCMC(
+        NUTS(model), num_warmup=warmup, num_samples=samples, num_chains=chains,
+        chain_method="vectorized", progress_bar=False,
+    )
+
+    def once(k):
+        t = time.perf_counter()
+        mcmc.warmup(k, collect_warmup=True, extra_fields=("num_steps",), **data)
+        warm_grads = int(np.sum(mcmc.get_extra_fields()["num_steps"]))
+        mcmc.run(jax.random.fold_in(k, 1), extra_fields=("num_steps",), **data)
+        out = jax.block_until_ready(mcmc.get_samples(group_by_chain=True))
+        grads = warm_grads + int(np.sum(mcmc.get_extra_fields()["num_steps"]))
+        return time.perf_counter() - t, flatten_sites(jax.device_get(out), sample_ndim=2), grads
+
+    return once(key), once(jax.random.fold_in(key, 7)), None
+
+
+METHODS = {"blackjax": run_blackjax, "probkit": run_probkit, "numpyro": run_numpyro}
+
+
+def header(args) -> str:
+    cmd = "python benchmarks/blackjax_kernels.py" + (" --quick" if args.quick else "")
+    return (
+        f"\n## Run {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC\n\n"
+        f"Command: `{cmd}`  \n"
+        f"Machine: {platform.processor() or platform.machine()}, nproc={os.cpu_count()}, "
+        f"2-core CPU VM **shared with other jobs** (timings noisy; ratios from one process); "
+        f"jax {jax.__version__}, blackjax {blackjax.__version__}  \n"
+        f"NUTS, {args.chains} chains vectorized, (warm-up + draws) per chain as in the first column; "
+        "wall+compile = first run; wall = second run: direct blackjax reuses its compiled function, while "
+        "NumPyro's `MCMC.run` (probkit and numpyro rows) re-compiles its sampling loop on every run "
+        "(`progress_bar=False`), so their second-run wall still contains that compilation. "
+        "Kernel-level overhead = compiled steady state of `BlackJAXKernel.sample` vs `blackjax.nuts` steps, "
+        "as many transitions as draws, from the run's last state with the same keys (identical trajectories), "
+        "minimum of 7 interleaved repeats.\n\n"
+        "| posterior | method | wall+compile s | wall s | grad evals | min ESS | ESS/s | ESS/grad ×1e3 "
+        "| max \\|mean err\\|/sd | wall / blackjax | kernel-level overhead |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|\n"
+    )
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small run: 2 posteriors, short chains")
+    parser.add_argument("--chains", type=int, default=4)
+    args = parser.parse_args()
+    args.warmup, args.samples = (300, 300) if args.quick else (1000, 1000)
+    posteriors = POSTERIORS[:2] if args.quick else POSTERIORS
+    # diamonds: NUTS trees of ~2^8-2^10 steps over 5000×24 data; fewer draws keep the run in minutes
+    sizes = {name: (args.warmup, args.samples) for name in posteriors}
+    if "diamonds-diamonds" in sizes:
+        sizes["diamonds-diamonds"] = (200, 200)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    if not RESULTS.exists():
+        RESULTS.write_text(
+            "# BlackJAXKernel benchmark\n\nGoal (issue 11): wrapper overhead ≤ 5 % of wall time against "
+            "direct blackjax.\n"
+        )
+    with RESULTS.open("a") as f:
+        f.write(header(args))
+    for name in posteriors:
+        post = posteriordb.load(name)
+        model, names = get_model(name), list(post.reference)
+        walls = {}
+        for method, run in METHODS.items():
+            warmup, samples = sizes[name]
+            (t_first, _, _), (t, draws, grads), kernel_times = run(
+                jax.random.PRNGKey(0), model, post.data, args.chains, warmup, samples
+            )
+            ess = min_ess(draws, names)
+            err = max(abs(np.mean(draws[n]) - post.reference[n].mean()) / post.reference[n].std() for n in names)
+            walls[method] = t
+            ratio = f"{t / walls['blackjax']:.3f}"
+            kernel = "–"
+            if kernel_times is not None:
+                k_pk, k_bj = kernel_times
+                kernel = f"{k_pk:.3f} / {k_bj:.3f} s = {100 * (k_pk / k_bj - 1):+.1f} %"
+            row = (
+                f"| {name.split('-')[0]} ({warmup}+{samples}) | {method} | {t_first:.2f} | {t:.2f} | {grads} "
+                f"| {ess:.0f} | {ess / t:.1f} | {1e3 * ess / grads:.2f} | {err:.3f} | {ratio} | {kernel} |\n"
+            )
+            print(row, end="", flush=True)
+            with RESULTS.open("a") as f:
+                f.write(row)
+
+
+
+if __name__ == "__main__":
+    main()
