@@ -1,0 +1,210 @@
+"""MixFlow vs NumPyro NUTS vs probkit AutoFlow vs NumPyro AutoIAFNormal at a matched gradient budget.
+
+    python benchmarks/mixflows.py            # 4 targets x 10 seeds
+    python benchmarks/mixflows.py --quick    # 2 targets x 3 seeds, smaller budgets
+
+For each target and seed, NUTS runs first and its gradient evaluations (warmup +
+sampling, from ``num_steps``) set the budget ``G``. The VI guides get
+``min(G, svi_cap)`` SVI steps with one particle (one model gradient per step);
+MixFlow gets ``G`` split into its reference fit (L-BFGS + Hessian) and
+trajectories of ``N − 1`` map steps of ``n_leapfrog + 1`` gradients (every
+trajectory state is a draw of ``q_N``). Metrics: sliced Wasserstein (SW2) to the
+reference draws after standardising each coordinate by the reference mean/sd,
+max |mean error| and max |sd error| in reference-sd units, wall time. A run
+*fails* when it raises, returns non-finite draws or diverges (standardised SW2 > 10). Rows are appended to
+``benchmarks/results/mixflows.md`` as they finish.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+import traceback
+
+os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+import optax
+from numpyro.infer import MCMC, NUTS, SVI, Trace_ELBO
+from numpyro.infer.autoguide import AutoIAFNormal
+
+from probkit.bench import posteriordb
+from probkit.bench.models import get_model
+from probkit.bench.names import flatten_sites
+from probkit.infer import AutoFlow, AutoMixFlow
+from probkit.ot import sliced_wasserstein
+
+DIVERGED_SW = 10.0  # standardised SW2 above this counts as a diverged run
+RESULTS = os.path.join(os.path.dirname(__file__), "results", "mixflows.md")
+
+
+def banana_model(b=0.1):
+    x1 = numpyro.sample("x1", dist.Normal(0.0, 10.0))
+    numpyro.sample("x2", dist.Normal(b * x1**2 - 100 * b, 1.0))
+
+
+def banana_draws(key, n, b=0.1):
+    y = np.asarray(jax.random.normal(key, (n, 2))) * np.array([10.0, 1.0])
+    return {"x1": y[:, 0], "x2": y[:, 1] + b * y[:, 0] ** 2 - 100 * b}
+
+
+def funnel_model(d=5):
+    v = numpyro.sample("v", dist.Normal(0.0, 3.0))
+    numpyro.sample("x", dist.Normal(0.0, jnp.exp(v / 2)).expand([d - 1]).to_event(1))
+
+
+def funnel_draws(key, n, d=5):
+    k1, k2 = jax.random.split(key)
+    v = 3.0 * np.asarray(jax.random.normal(k1, (n,)))
+    x = np.asarray(jax.random.normal(k2, (n, d - 1))) * np.exp(v / 2)[:, None]
+    return {"v": v, **flatten_sites({"x": x})}
+
+
+def targets(quick):
+    out = {
+        "banana": (banana_model, {}, banana_draws(jax.random.PRNGKey(99), 10000)),
+        "eight_schools": None,
+        "funnel": (funnel_model, {}, funnel_draws(jax.random.PRNGKey(98), 10000)),
+        "kidiq": None,
+    }
+    if quick:
+        out = {k: out[k] for k in ("banana", "eight_schools")}
+    names = {"eight_schools": "eight_schools-eight_schools_noncentered", "kidiq": "kidiq-kidscore_momiq"}
+    for short, full in names.items():
+        if short in out:
+            post = posteriordb.load(full)
+            ref = {k: np.asarray(v).reshape(-1) for k, v in post.reference.items()}
+            out[short] = (get_model(full), post.data, ref)
+    return out
+
+
+def metrics(draws: dict, reference: dict, key):
+    flat = flatten_sites({k: np.asarray(v) for k, v in draws.items()})
+    names = list(reference)
+    x = np.stack([np.asarray(flat[n]).reshape(-1) for n in names], 1)
+    y = np.stack([reference[n] for n in names], 1)
+    if not np.all(np.isfinite(x)):
+        return None
+    mu, sd = y.mean(0), y.std(0)
+    xs, ys = (x - mu) / sd, (y - mu) / sd
+    rng = np.random.default_rng(0)
+    xs = xs[rng.choice(len(xs), min(len(xs), 4000), replace=False)]
+    ys = ys[rng.choice(len(ys), min(len(ys), 4000), replace=False)]
+    sw = float(sliced_wasserstein(key, jnp.asarray(xs), jnp.asarray(ys), n_projections=256))
+    return {"sw": sw, "mean_err": float(np.max(np.abs(xs.mean(0)))), "sd_err": float(np.max(np.abs(xs.std(0) - 1)))}
+
+
+def run_nuts(key, model, data, quick):
+    mcmc = MCMC(NUTS(model), num_warmup=300 if quick else 500, num_samples=500 if quick else 1000, progress_bar=False)
+    mcmc.warmup(key, collect_warmup=True, extra_fields=("num_steps",), **data)
+    warm = int(np.sum(mcmc.get_extra_fields()["num_steps"]))
+    mcmc.run(mcmc.post_warmup_state.rng_key, extra_fields=("num_steps",), **data)
+    grads = warm + int(np.sum(mcmc.get_extra_fields()["num_steps"]))
+    return mcmc.get_samples(), grads
+
+
+def run_svi(key, model, data, guide, steps):
+    svi = SVI(model, guide, optax.adam(1e-2), Trace_ELBO())
+    res = svi.run(key, steps, progress_bar=False, **data)
+    if not np.isfinite(float(res.losses[-1])):
+        raise FloatingPointError("SVI loss is not finite")
+    draws = guide.sample_posterior(jax.random.fold_in(key, 1), res.params, sample_shape=(4000,))
+    return draws, steps
+
+
+def run_mixflow(key, model, data, budget, quick):
+    n_flow, n_leap = (100, 5) if quick else (200, 10)
+    guide = AutoMixFlow(model, n_flow_steps=n_flow, n_leapfrog=n_leap, step_size=0.3)
+    guide.fit(key, reference_steps=200, progress_bar=False, **data)
+    flow = guide.mixflow
+    fit_grads = 200 + flow.dim + 1  # L-BFGS iterations (upper bound) + Hessian columns + one curvature pass
+    per_traj = (n_flow - 1) * flow.grad_evals_per_step
+    n_traj = max(1, (budget - fit_grads) // per_traj)
+    with numpyro.handlers.block():
+        z = flow.sample_trajectories(jax.random.fold_in(key, 1), int(n_traj))
+    draws = guide._unpack_and_constrain(z[:, guide._perm], {})
+    return draws, fit_grads + n_traj * per_traj
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--seeds", type=int, default=None)
+    args = parser.parse_args()
+    quick = args.quick
+    seeds = args.seeds or (3 if quick else 10)
+    svi_cap = 2000 if quick else 5000
+    cmd = "python benchmarks/mixflows.py" + (" --quick" if quick else "") + (f" --seeds {args.seeds}" if args.seeds else "")
+    with open(RESULTS, "a") as f:
+        f.write(
+            f"\n## Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: `{cmd}`\n\n"
+            f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores "
+            "(VM shared with other jobs; wall times are noisy, compare within a row). "
+            f"jax {jax.__version__}, numpyro {numpyro.__version__}. SVI steps capped at {svi_cap}.\n\n"
+            "| target | seed | method | grad evals | SW2 (std.) | max mean err (sd) | max sd err (sd) | wall s | status |\n"
+            "|---|---|---|---|---|---|---|---|---|\n"
+        )
+    summary = {}
+    for tname, (model, data, reference) in targets(quick).items():
+        for seed in range(seeds):
+            key = jax.random.PRNGKey(seed)
+            budget = None
+            for method in ("NUTS", "MixFlow", "AutoFlow", "AutoIAFNormal"):
+                t0 = time.perf_counter()
+                status, m, grads = "ok", None, 0
+                try:
+                    if method == "NUTS":
+                        draws, grads = run_nuts(key, model, data, quick)
+                        budget = grads
+                    elif method == "MixFlow":
+                        draws, grads = run_mixflow(key, model, data, budget, quick)
+                    elif method == "AutoFlow":
+                        guide = AutoFlow(model, key=jax.random.fold_in(key, 7))
+                        draws, grads = run_svi(key, model, data, guide, min(budget, svi_cap))
+                    else:
+                        guide = AutoIAFNormal(model, num_flows=2, hidden_dims=[32, 32])
+                        draws, grads = run_svi(key, model, data, guide, min(budget, svi_cap))
+                    m = metrics(draws, reference, jax.random.fold_in(key, 3))
+                    if m is None:
+                        status = "fail (non-finite draws)"
+                    elif m["sw"] > DIVERGED_SW:
+                        status, m = f"fail (diverged: SW2 {m['sw']:.3g})", None
+                except Exception as err:  # a failed run is a result, not a crash
+                    status = f"fail ({type(err).__name__})"
+                    traceback.print_exc(file=sys.stderr)
+                wall = time.perf_counter() - t0
+                summary.setdefault((tname, method), []).append((m, status, grads))
+                cells = [f"{m[k]:.3f}" for k in ("sw", "mean_err", "sd_err")] if m else ["-"] * 3
+                row = f"| {tname} | {seed} | {method} | {grads} | " + " | ".join(cells) + f" | {wall:.1f} | {status} |\n"
+                print(row, end="", flush=True)
+                with open(RESULTS, "a") as f:
+                    f.write(row)
+    lines = ["\n### Summary (medians over successful seeds)\n\n",
+             "| target | method | median grad evals | median SW2 | SW2 / NUTS SW2 | median max mean err | failures |\n",
+             "|---|---|---|---|---|---|---|\n"]
+    for (tname, method), runs in summary.items():
+        ok = [r for r in runs if r[0] is not None]
+        fails = len(runs) - len(ok)
+        nuts_ok = [r[0]["sw"] for r in summary[(tname, "NUTS")] if r[0] is not None]
+        if ok:
+            sw = float(np.median([r[0]["sw"] for r in ok]))
+            ratio = sw / float(np.median(nuts_ok)) if nuts_ok else float("nan")
+            me = float(np.median([r[0]["mean_err"] for r in ok]))
+            g = int(np.median([r[2] for r in ok]))
+            lines.append(f"| {tname} | {method} | {g} | {sw:.3f} | {ratio:.2f} | {me:.3f} | {fails}/{len(runs)} |\n")
+        else:
+            lines.append(f"| {tname} | {method} | - | - | - | - | {fails}/{len(runs)} |\n")
+    print("".join(lines))
+    with open(RESULTS, "a") as f:
+        f.writelines(lines)
+
+
+if __name__ == "__main__":
+    main()

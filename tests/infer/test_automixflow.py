@@ -1,0 +1,79 @@
+"""AutoMixFlow: NumPyro guide over the unconstrained latent space; posteriordb accuracy."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+import pytest
+from numpyro.infer import Predictive
+
+from probkit.infer import AutoMixFlow
+
+
+def _conjugate(y=None):
+    # mu ~ N(0, 1), s ~ LogNormal(0, 0.3) (independent of the data), y_i ~ N(mu, 1)
+    mu = numpyro.sample("mu", dist.Normal(0.0, 1.0))
+    numpyro.sample("s", dist.LogNormal(0.0, 0.3))
+    numpyro.sample("y", dist.Normal(mu, 1.0), obs=y)
+
+
+def test_guide_on_conjugate_model():
+    y = jnp.array([0.5, 1.5, 1.0, 2.0])
+    guide = AutoMixFlow(_conjugate, n_flow_steps=20, n_leapfrog=5, step_size=0.5)
+    with pytest.raises(RuntimeError, match="fit"):
+        guide.sample_posterior(jax.random.PRNGKey(0), {}, sample_shape=(2,))
+    history = guide.fit(jax.random.PRNGKey(0), y=y, progress_bar=False)
+    assert history.size == 0
+    draws = guide.sample_posterior(jax.random.PRNGKey(1), {}, sample_shape=(4000,))
+    assert draws["mu"].shape == (4000,) and draws["s"].shape == (4000,)
+    # exact posterior: mu ~ N(sum(y)/5, 1/5); s ~ LogNormal(0, 0.3)
+    post_sd = np.sqrt(1 / 5)
+    assert abs(float(draws["mu"].mean()) - 5.0 / 5) < 0.1 * post_sd
+    assert abs(float(draws["mu"].std()) - post_sd) < 0.1 * post_sd
+    assert abs(float(jnp.log(draws["s"]).std()) - 0.3) < 0.03
+    assert np.all(np.asarray(draws["s"]) > 0)
+    pred = Predictive(_conjugate, guide=guide, params={}, num_samples=400, return_sites=["mu", "y"])(
+        jax.random.PRNGKey(2)
+    )
+    assert pred["y"].shape == (400,) and pred["mu"].shape == (400,)
+    # posterior predictive y ~ N(1, 1 + 1/5)
+    assert abs(float(pred["y"].mean()) - 1.0) < 4 * np.sqrt(1.2 / 400)
+    lp = guide._get_posterior().log_prob(jnp.zeros((3, 2)))
+    assert lp.shape == (3,) and jnp.all(jnp.isfinite(lp))
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="step_size"):
+        AutoMixFlow(_conjugate, n_flow_steps=5, n_leapfrog=2, step_size=-1.0)
+    with pytest.raises(ValueError, match="n_flow_steps"):
+        AutoMixFlow(_conjugate, n_flow_steps=0, n_leapfrog=2, step_size=0.1)
+    guide = AutoMixFlow(_conjugate, n_flow_steps=5, n_leapfrog=2, step_size=0.1)
+    with pytest.raises(ValueError, match="reference"):
+        guide.fit(jax.random.PRNGKey(0), y=jnp.ones(2), reference="bogus", progress_bar=False)
+
+
+def _mean_errors(name, n_flow_steps, n_leapfrog, step_size):
+    from probkit.bench import posteriordb
+    from probkit.bench.models import get_model
+    from probkit.bench.names import flatten_sites
+
+    post = posteriordb.load(name)
+    guide = AutoMixFlow(get_model(name), n_flow_steps=n_flow_steps, n_leapfrog=n_leapfrog, step_size=step_size)
+    guide.fit(jax.random.PRNGKey(0), progress_bar=False, **post.data)
+    draws = guide.sample_posterior(jax.random.PRNGKey(1), {}, sample_shape=(1000,))
+    flat = flatten_sites(draws)
+    errors = {}
+    for k, ref in post.reference.items():
+        ref = np.asarray(ref).reshape(-1)
+        errors[k] = abs(float(np.mean(flat[k])) - ref.mean()) / ref.std()
+    return errors
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["eight_schools-eight_schools_noncentered", "kidiq-kidscore_momiq"])
+def test_posteriordb_means(name):
+    """Posterior means within 0.2 reference sd of the reference draws."""
+    errors = _mean_errors(name, n_flow_steps=150, n_leapfrog=20, step_size=0.3)
+    print(name, "mean errors (reference sd units):", {k: round(v, 3) for k, v in errors.items()})
+    assert max(errors.values()) < 0.2
