@@ -1,0 +1,116 @@
+"""Graph random features vs the exact O(N^3) regularised Laplacian kernel (issue 7).
+
+    python benchmarks/grf.py [--quick]
+
+Measures, side by side in one process: time to GRF features (jit, compile excluded) vs the
+exact kernel (dense inverse, jnp/LAPACK), relative Frobenius error at m = 16, 64 for GRF and
+q-GRF, time scaling in N at fixed m (sparse features), and kernel k-means accuracy on a
+planted-partition graph with GRF vs exact kernel. Rows are appended to
+benchmarks/results/grf.md as they finish.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+import jax
+import jax.numpy as jnp
+import networkx as nx
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from probkit.kernels import as_graph, graph_random_features, kernel_kmeans, laplacian
+
+OUT = os.path.join(os.path.dirname(__file__), "results", "grf.md")
+
+
+def emit(line: str) -> None:
+    print(line, flush=True)
+    with open(OUT, "a") as f:
+        f.write(line + "\n")
+
+
+def timed(fn, *args, repeat=2):
+    jax.block_until_ready(fn(*args))  # compile + warm up
+    best = np.inf
+    for _ in range(repeat):
+        t = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def exact_kernel(a, sigma):
+    lap = laplacian(a)
+    inv = jnp.linalg.inv(jnp.eye(lap.shape[0], dtype=lap.dtype) + sigma**2 * lap)
+    return inv @ inv
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    sizes = [500, 1000, 2000] if args.quick else [1000, 2000, 4000]
+    sigma = 1.0
+    emit(f"\n## run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: `python benchmarks/grf.py{' --quick' if args.quick else ''}`")
+    emit(f"machine: {platform.processor() or platform.machine()}, nproc={os.cpu_count()}, shared 2-core CPU VM "
+         f"(other jobs running; timings noisy), jax {jax.__version__}, float32")
+    emit("\n| graph | N | exact kernel s | GRF m=64 features s | speed-up | rel. err GRF m=16 | GRF m=64 | q-GRF m=16 | q-GRF m=64 |")
+    emit("|---|---|---|---|---|---|---|---|---|")
+    for n in sizes:
+        g_nx = nx.random_geometric_graph(n, np.sqrt(8.0 / (np.pi * n)), seed=0)  # mean degree ~8
+        a = jnp.asarray(nx.to_numpy_array(g_nx), jnp.float32)
+        g = as_graph(a)
+        t_exact = timed(jax.jit(lambda a: exact_kernel(a, sigma)), a)
+        k = np.asarray(jax.jit(lambda a: exact_kernel(a, sigma))(a))
+        errs = {}
+        t_grf = None
+        for variant in ("grf", "qgrf"):
+            for m in (16, 64):
+                f = jax.jit(lambda key, g, m=m, v=variant: graph_random_features(key, g, n_walks=m, sigma=sigma, variant=v))
+                if variant == "grf" and m == 64:
+                    t_grf = timed(f, jax.random.PRNGKey(0), g)
+                phi, phi2 = f(jax.random.PRNGKey(1), g)
+                kh = np.asarray(phi @ phi2.T)
+                errs[(variant, m)] = np.linalg.norm(kh - k) / np.linalg.norm(k)
+        emit(f"| RGG | {n} | {t_exact:.3f} | {t_grf:.3f} | {t_exact / t_grf:.1f}x | {errs[('grf', 16)]:.3f} | "
+             f"{errs[('grf', 64)]:.3f} | {errs[('qgrf', 16)]:.3f} | {errs[('qgrf', 64)]:.3f} |")
+
+    emit("\nScaling, sparse features (BCOO), m = 16, grid graphs (bounded degree), compile excluded:\n")
+    emit("| N | time s | time(N)/time(N/2) |")
+    emit("|---|---|---|")
+    prev = None
+    for side in ([32, 45, 64] if args.quick else [32, 45, 64, 90, 128]):
+        g = as_graph(nx.grid_2d_graph(side, side))
+        n = g.n_nodes
+        f = jax.jit(lambda key, g: graph_random_features(key, g, n_walks=16, dense=False, max_walk_length=24))
+        t = timed(f, jax.random.PRNGKey(0), g)
+        emit(f"| {n} | {t:.3f} | {'' if prev is None else f'{t / prev:.2f}'} |")
+        prev = t
+
+    emit("\nKernel k-means on a planted partition graph (4 blocks), sigma = 3, accuracy (Hungarian matching):\n")
+    blocks = 50 if args.quick else 100
+    g_nx = nx.planted_partition_graph(4, blocks, 0.3, 0.01, seed=0)
+    truth = np.repeat(np.arange(4), blocks)
+    a = jnp.asarray(nx.to_numpy_array(g_nx), jnp.float32)
+
+    def acc(labels):
+        c = np.zeros((4, 4))
+        np.add.at(c, (truth, np.asarray(labels)), 1)
+        r, col = linear_sum_assignment(-c)
+        return c[r, col].sum() / len(truth)
+
+    k = exact_kernel(a, 3.0)
+    a_exact = acc(kernel_kmeans(jax.random.PRNGKey(0), (k, jnp.eye(k.shape[0])), 4).labels)
+    row = f"exact kernel: {a_exact:.3f}"
+    for variant in ("grf", "qgrf"):
+        phi = graph_random_features(jax.random.PRNGKey(1), a, n_walks=64, sigma=3.0, variant=variant)
+        row += f"; {variant} m=64: {acc(kernel_kmeans(jax.random.PRNGKey(0), phi, 4).labels):.3f}"
+    emit(row)
+
+
+if __name__ == "__main__":
+    main()
