@@ -1,0 +1,79 @@
+"""Train the shipped PFN ``probkit.pfn.pretrained("gp-rbf-1d")``.
+
+The exact command that produced ``probkit/pfn/weights/gp-rbf-1d.eqx``::
+
+    XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1" \\
+        python scripts/train_pretrained_pfn.py --steps 3500 --batch-size 32 --seq-len 60 \\
+        --checkpoint /tmp/pfn_gp_rbf_1d.ckpt --out probkit/pfn/weights/gp-rbf-1d.eqx
+
+(on a 2-core CPU VM shared with other jobs). The prior is
+``probkit.pfn.pretrained.GP_RBF_1D_PRIOR`` (documented in ``probkit/pfn/pretrained.py``).
+Interrupted runs resume from ``--checkpoint``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import jax
+import numpy as np
+
+from probkit.pfn import PFN, FullSupportBarDistribution, load, save, train_pfn
+from probkit.pfn.pretrained import GP_RBF_1D_ARCH, gp_rbf_1d_prior
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=3500)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--seq-len", type=int, default=60)
+    ap.add_argument("--max-train", type=int, default=50)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--checkpoint", default=None)
+    ap.add_argument("--out", default="probkit/pfn/weights/gp-rbf-1d.eqx")
+    ap.add_argument("--init", default=None, help="continue from a saved PFN (second stage)")
+    ap.add_argument("--no-progress", action="store_true")
+    args = ap.parse_args(argv)
+
+    prior = gp_rbf_1d_prior()
+    k_borders, k_init, k_train = jax.random.split(jax.random.PRNGKey(args.seed), 3)
+    borders = FullSupportBarDistribution.from_prior(
+        k_borders, prior, GP_RBF_1D_ARCH["n_buckets"], n_datasets=2000, n_points=50
+    ).borders
+    pfn = PFN(k_init, **GP_RBF_1D_ARCH, borders=borders) if args.init is None else load(args.init)
+    t0 = time.time()
+    pfn, losses = train_pfn(
+        k_train,
+        pfn,
+        prior,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        seq_len=args.seq_len,
+        max_train=args.max_train,
+        learning_rate=args.lr,
+        checkpoint_path=args.checkpoint,
+        checkpoint_every=100,
+        progress_bar=not args.no_progress,
+    )
+    wall = time.time() - t0
+    w = max(1, args.steps // 20)
+    curve = [float(np.mean(losses[i : i + w])) for i in range(0, args.steps, w)]
+    meta = dict(
+        steps=args.steps,
+        batch_size=args.batch_size,
+        seq_len=args.seq_len,
+        max_train=args.max_train,
+        lr=args.lr,
+        seed=args.seed,
+        init=args.init,
+        wall_s_this_call=round(wall, 1),
+        loss_curve=[round(c, 4) for c in curve],
+    )
+    save(args.out, pfn, metadata=meta)
+    print("saved", args.out, meta)
+
+
+if __name__ == "__main__":
+    main()
