@@ -56,7 +56,9 @@ def check_finite(name: str, x: Any) -> None:
     """Require every entry of the array ``x`` to be finite (no NaN or inf)."""
     if not is_concrete(x):
         return
-    if not bool(jnp.all(jnp.isfinite(jnp.asarray(x)))):
+    # NumPy, not jax.numpy: under an enclosing jit/vmap trace a jnp op on a
+    # closed-over concrete array would be staged out and return a tracer.
+    if not np.all(np.isfinite(np.asarray(x))):
         raise ValueError(f"{name} must contain only finite values (found NaN or inf)")
 
 

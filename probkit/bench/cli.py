@@ -8,6 +8,7 @@ model site), 130 when interrupted (finished records are kept).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -161,7 +162,12 @@ def cmd_run(args) -> int:
         )
     except KeyboardInterrupt:
         print(f"\ninterrupted: finished records are kept in {out / 'results.jsonl'}", file=sys.stderr)
-        return 130
+        # Records are already fsynced. Exit at once: a normal interpreter
+        # shutdown can crash while an interrupted XLA computation still holds
+        # runtime threads, which would turn exit status 130 into a SIGSEGV.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
     names = {t.name for t in targets}
     records = [r for r in read_records(out) if r["target"] in names and r["sampler"] in samplers]
     return _report(records, out, csv=args.csv, plot=args.plot)

@@ -287,10 +287,47 @@ def _autoflow(model, **kw):
     return AutoFlow(model, **kw)
 
 
+def _mixflow(key, target, cfg, opts):
+    """AutoMixFlow: Laplace reference, relative step size, i.i.d. draws from the mixture.
+
+    Options: ``n_flow_steps`` (100), ``n_leapfrog`` (5), ``step_size`` (0.3, relative
+    to the conditional sd), ``momentum`` ("laplace"), ``reference_steps`` (200),
+    ``steps`` (0: MixFlow ELBO tuning steps), ``n_samples`` (4).
+    """
+    from numpyro.infer import Predictive
+
+    from ..infer import AutoMixFlow
+
+    opts = dict(opts)
+    n_flow, n_leap = int(opts.pop("n_flow_steps", 100)), int(opts.pop("n_leapfrog", 5))
+    ref_steps, steps = int(opts.pop("reference_steps", 200)), int(opts.pop("steps", 0))
+    n_samples = int(opts.pop("n_samples", 4))
+    guide = AutoMixFlow(target.model, n_flow_steps=n_flow, n_leapfrog=n_leap,
+                        step_size=float(opts.pop("step_size", 0.3)), **opts)
+    k_fit, k_draw = jax.random.split(key)
+    guide.fit(k_fit, reference_steps=ref_steps, steps=steps, n_samples=n_samples,
+              progress_bar=cfg.progress_bar, **target.data)
+    flow = guide.mixflow
+    per_step = flow.grad_evals_per_step
+    # reference (L-BFGS iterations, an upper bound) + Hessian columns, then the
+    # ELBO tuning: n_samples trajectories of N steps, forward and backward
+    fit_grads = ref_steps + flow.dim + 2 * steps * n_samples * n_flow * per_step
+    # an i.i.d. draw pushes the reference K ~ Unif{burn_in..N-1} steps: (N-1)/2 on average
+    per_draw = 0.5 * (n_flow - 1) * per_step
+    sites = posterior_site_names(target.model, target.data)
+    pred = Predictive(target.model, guide=guide, params={}, num_samples=cfg.chains * cfg.draws, return_sites=sites)
+    samples = pred(k_draw, **target.data)
+    draws = {k: v.reshape(cfg.chains, cfg.draws) for k, v in flatten_sites(jax.device_get(samples)).items()}
+    grads = fit_grads + per_draw * cfg.chains * np.arange(1, cfg.draws + 1)
+    return SamplerOutput(draws=draws, grads=grads.astype(np.int64), total_grads=int(grads[-1]), iid=True,
+                         info={"fit_grads": int(fit_grads), "n_flow_steps": n_flow, "n_leapfrog": n_leap})
+
+
 register("automvn", "vi", "NumPyro AutoMultivariateNormal (full-rank Gaussian VI)")(_autoguide(_automvn))
 register("autoiaf", "vi", "NumPyro AutoIAFNormal (2 IAF layers)")(_autoguide(_autoiaf))
 register("autobnaf", "vi", "NumPyro AutoBNAFNormal (1 BNAF layer, hidden factors 8, 8)")(_autoguide(_autobnaf))
 register("autoflow", "vi", "probkit AutoFlow (neural spline flow guide)")(_autoguide(_autoflow))
+register("mixflow", "vi", "probkit AutoMixFlow (MixFlow on uncorrected Hamiltonian dynamics)")(_mixflow)
 
 
 __all__ = [

@@ -110,6 +110,8 @@ def test_vectorized_nuts(capsys):
         chain_method="vectorized", progress_bar=True,
     )
     mcmc.run(jax.random.PRNGKey(0), extra_fields=("num_steps", "accept_prob", "energy"))
+    jax.block_until_ready(mcmc.get_samples())
+    jax.effects_barrier()  # the bar is drawn by host callbacks: wait for all of them
     err = capsys.readouterr().err
     assert "sample" in err and "100%" in err  # tqdm bar reached the end
     samples = mcmc.get_samples(group_by_chain=True)
