@@ -81,10 +81,8 @@ def write_csv(records: list[dict], path: str | Path) -> Path:
 
 def write_plots(records: list[dict], out_dir: str | Path) -> list[Path]:
     """PNG figures per target: SW₂ vs gradient evaluations and max E[x²] bias vs gradients."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # the object-oriented API: no pyplot state, no backend switch in the caller's session
+    from matplotlib.figure import Figure
 
     out_dir = Path(out_dir)
     paths = []
@@ -93,7 +91,8 @@ def write_plots(records: list[dict], out_dir: str | Path) -> list[Path]:
         if not r.get("failed") and r.get("trace_grads"):
             by_target[r["target"]].append(r)
     for target, rs in by_target.items():
-        fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+        fig = Figure(figsize=(10, 4))
+        axes = fig.subplots(1, 2)
         colours = {}
         for r in rs:
             c = colours.setdefault(r["sampler"], f"C{len(colours) % 10}")
@@ -114,6 +113,5 @@ def write_plots(records: list[dict], out_dir: str | Path) -> list[Path]:
         safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in target)
         path = out_dir / f"{safe}.png"
         fig.savefig(path, dpi=100)
-        plt.close(fig)
         paths.append(path)
     return paths
