@@ -20,6 +20,7 @@ PRESETS = {
         "chains": 2,
         "draws": 500,
         "budget_grads": 30_000,
+        "plot": True,
     },
 }
 
@@ -170,7 +171,7 @@ def cmd_run(args) -> int:
         os._exit(130)
     names = {t.name for t in targets}
     records = [r for r in read_records(out) if r["target"] in names and r["sampler"] in samplers]
-    return _report(records, out, csv=args.csv, plot=args.plot)
+    return _report(records, out, csv=args.csv, plot=args.plot or preset.get("plot", False))
 
 
 def _report(records, out: Path, *, csv: bool, plot: bool) -> int:
