@@ -15,9 +15,21 @@ losses, :func:`train_interpolant`, and the samplers :func:`sample_ode`,
 take any field ``(t, x) -> R^d`` (for a diffusion, pass its probability-flow field and
 score with ε = g²/2). Exact Gaussian-mixture fields: :class:`GaussianMixtureFields`.
 Toy data: :mod:`~probkit.generative.datasets`. NumPyro: :class:`InterpolantDistribution`.
+
+Score-based diffusion (Song et al.; Fokker–Planck regularisation of Deveney et al.):
+forward SDEs :class:`VPSDE` (OU: :meth:`VPSDE.ou`), :class:`VESDE`, :class:`SubVPSDE`;
+models :class:`ScoreNet`, :class:`LogDensityNet`, exact :class:`GaussianScore`;
+:func:`dsm_loss`, :func:`fokker_planck_residual`, :func:`train_score_model`
+(``fp_weight`` = w_R); samplers :func:`reverse_sde` (Euler–Maruyama or
+predictor–corrector), :func:`probability_flow_ode` and :func:`diffusion_log_prob`
+(named apart from the interpolant samplers ``sample_sde``/``sample_ode``, which take
+a velocity field rather than a score and an SDE).
 """
 
 from . import datasets
+from .diffusion_losses import dsm_loss, fokker_planck_residual, sample_collocation
+from .diffusion_sampling import diffusion_log_prob, probability_flow_ode, reverse_sde
+from .diffusion_training import train_score_model
 from .exact import GaussianMixtureFields
 from .interpolant import (
     Interpolant,
@@ -35,9 +47,27 @@ from .interpolant_training import train_interpolant
 from .nets import FourierTimeEmbedding, ScalarTimeMLP, TimeMLP
 from .numpyro_bridge import InterpolantDistribution
 from .sampling import divergence, ode_log_prob, solve_ode, solve_sde
+from .score_models import AbstractLogDensityModel, AbstractScoreModel, GaussianScore, LogDensityNet, ScoreNet
+from .sde import VESDE, VPSDE, AbstractSDE, SubVPSDE
 from .training import fit
 
 __all__ = [
+    "AbstractLogDensityModel",
+    "AbstractSDE",
+    "AbstractScoreModel",
+    "GaussianScore",
+    "LogDensityNet",
+    "ScoreNet",
+    "SubVPSDE",
+    "VESDE",
+    "VPSDE",
+    "diffusion_log_prob",
+    "dsm_loss",
+    "fokker_planck_residual",
+    "probability_flow_ode",
+    "reverse_sde",
+    "sample_collocation",
+    "train_score_model",
     "FourierTimeEmbedding",
     "GaussianMixtureFields",
     "Interpolant",
