@@ -22,19 +22,23 @@ def test_embedding_formula():
 def test_time_mlp_shapes_vmap_jit_and_stacked_layers(key):
     net = TimeMLP(key, 3, 5, width=16, depth=4)
     assert net.trunk.hidden.weight.shape == (3, 16, 16)  # 3 stacked hidden layers
-    out = net(0.5, jnp.ones(3))
-    assert out.shape == (5,) and out.dtype == jnp.float32
     ts = jnp.linspace(0, 1, 7)
     xs = jax.random.normal(key, (7, 3))
-    batched = eqx.filter_jit(jax.vmap(net))(ts, xs)
-    np.testing.assert_allclose(batched[2], net(ts[2], xs[2]), rtol=1e-5, atol=1e-6)
-    # the scanned stack equals an explicit loop over the layers
-    t, x = ts[2], xs[2]
-    h = jax.nn.silu(net.trunk.first(jnp.concatenate([x, net.trunk.embedding(t)])))
-    for i in range(3):
-        layer = jax.tree_util.tree_map(lambda a: a[i], net.trunk.hidden)
-        h = jax.nn.silu(layer(h))
-    np.testing.assert_allclose(net.trunk.last(h), net(t, x), rtol=1e-5, atol=1e-6)
+
+    @eqx.filter_jit  # one compile for the whole check
+    def outputs(net, ts, xs):
+        # the scanned stack against an explicit loop over the layers
+        t, x = ts[2], xs[2]
+        h = jax.nn.silu(net.trunk.first(jnp.concatenate([x, net.trunk.embedding(t)])))
+        for i in range(3):
+            layer = jax.tree_util.tree_map(lambda a: a[i], net.trunk.hidden)
+            h = jax.nn.silu(layer(h))
+        return net(t, x), jax.vmap(net)(ts, xs), net.trunk.last(h)
+
+    out, batched, looped = outputs(net, ts, xs)
+    assert out.shape == (5,) and out.dtype == jnp.float32 and batched.shape == (7, 5)
+    np.testing.assert_allclose(batched[2], out, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(looped, out, rtol=1e-5, atol=1e-6)
 
 
 def test_depth_one_has_no_hidden_stack(key):
@@ -54,12 +58,17 @@ def test_scalar_mlp_score_matches_finite_differences(key):
     with float64():
         net = ScalarTimeMLP(key, 3, width=16, depth=2)
         x = jnp.array([0.3, -0.2, 0.7])
-        assert net(0.4, x).shape == () and net(0.4, x).dtype == jnp.float64
         h = 1e-6
-        u = eqx.filter_jit(lambda y: jax.vmap(net, (None, 0))(0.4, y))
         shifts = h * jnp.eye(3)
-        fd = (u(x + shifts) - u(x - shifts)) / (2 * h)
-        np.testing.assert_allclose(eqx.filter_jit(net.score)(0.4, x), fd, rtol=1e-6, atol=1e-8)
+
+        @eqx.filter_jit  # one compile for the whole check
+        def check(net, x):
+            u = jax.vmap(net, (None, 0))
+            return net(0.4, x), (u(0.4, x + shifts) - u(0.4, x - shifts)) / (2 * h), net.score(0.4, x)
+
+        value, fd, score = check(net, x)
+        assert value.shape == () and value.dtype == jnp.float64
+        np.testing.assert_allclose(score, fd, rtol=1e-6, atol=1e-8)
 
 
 def test_bad_arguments(key):

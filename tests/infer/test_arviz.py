@@ -24,10 +24,10 @@ Y = np.array([0.3, -0.2, 0.5])
 
 
 def test_from_blackjax_mcmc():
-    mcmc = MCMC(
-        BlackJAXKernel(model, "mala"), num_warmup=20, num_samples=15, num_chains=2,
-        chain_method="vectorized", progress_bar=False,
-    )
+    # fixed step size, no initial optimisation: the conversion is under test, not the tuning
+    # (compiles neither the Adam initialiser nor the window adaptation)
+    kernel = BlackJAXKernel(model, "mala", adaptation=None, init_optimize_steps=0, step_size=0.3)
+    mcmc = MCMC(kernel, num_warmup=20, num_samples=15, num_chains=2, chain_method="vectorized", progress_bar=False)
     mcmc.run(jax.random.PRNGKey(0), y=Y, extra_fields=("accept_prob", "num_steps", "energy"))
     idata = to_arviz(mcmc)
     samples = mcmc.get_samples(group_by_chain=True)

@@ -59,8 +59,12 @@ def test_grad_counter_matches_true_gradient_evaluations():
     _check_grad_counter("nuts")
 
 
+# one algorithm per remaining accounting path: MALA (initial Adam optimisation, window adaptation,
+# one gradient per transition; HMC and Barker share it with NUTS/MALA) and adjusted MCLMC (whole-run
+# tuner in init, McLachlan integrator; MCLMC shares it). Every algorithm's per-transition count is
+# also checked against its integration steps in test_posteriordb_means_within_015_sd.
 @pytest.mark.slow
-@pytest.mark.parametrize("algorithm", ["hmc", "mala", "barker", "mclmc", "adjusted_mclmc"])
+@pytest.mark.parametrize("algorithm", ["mala", "adjusted_mclmc"])
 def test_grad_counter_matches_true_gradient_evaluations_slow(algorithm):
     _check_grad_counter(algorithm)
 
@@ -171,7 +175,7 @@ def test_parallel_chains(devices_runner):
         from probkit.infer import BlackJAXKernel
         def model():
             numpyro.sample("x", dist.Normal(0.0, 2.0).expand([2]).to_event(1))
-        mcmc = MCMC(BlackJAXKernel(model, "nuts"), num_warmup=200, num_samples=300, num_chains=2,
+        mcmc = MCMC(BlackJAXKernel(model, "nuts"), num_warmup=100, num_samples=200, num_chains=2,
                     chain_method="parallel", progress_bar=False)
         mcmc.run(jax.random.PRNGKey(0))
         x = mcmc.get_samples(group_by_chain=True)["x"]
@@ -181,7 +185,8 @@ def test_parallel_chains(devices_runner):
         n_devices=2,
     )
     shape, sd, gmin = out.split(")")[0] + ")", float(out.split()[-2]), int(out.split()[-1])
-    assert shape == "(2, 300, 2)"
+    assert shape == "(2, 200, 2)"
+    # 800 draws of N(0, 2^2): the sd estimate has standard error ~ 2 / sqrt(2 * 800) = 0.05
     assert abs(sd - 2.0) < 0.3
     assert gmin >= 1
 
@@ -217,13 +222,15 @@ def test_bad_input():
 
 # ---------------------------------------------------------------- acceptance: posteriordb references
 
-# (num_warmup, num_samples, thinning) per algorithm: random-walk-like samplers need longer chains
+# (num_warmup, num_samples, thinning) per algorithm (the cost is mostly compilation; shorter
+# runs save little and break the tuning of some samplers, see below). The statistic |mean - reference mean| / reference sd has Monte Carlo sd ~ 1/sqrt(ESS), so 0.15 is
+# >= 3 standard errors when every site's ESS (4 chains) is >= 400 (ESS printed by the test). The reference draws (10 000) add an error of ~0.01 sd.
 RUN = {
-    "nuts": (500, 500, 1),
-    "hmc": (500, 500, 1),
+    "nuts": (500, 500, 1),  # kidiq: min ESS ~600 (~390 with 300 + 300)
+    "hmc": (500, 500, 1),  # kidiq: min ESS ~120 with 300 + 300
     "adjusted_mclmc": (1000, 1000, 1),
-    "mclmc": (2000, 8000, 4),
-    "mala": (2000, 8000, 4),
+    "mclmc": (2000, 8000, 4),  # kidiq fails (ESS ~6) with a 1000-transition tuner
+    "mala": (2000, 8000, 4),  # ESS ~0.09 (eight schools), ~0.2 (kidiq) per transition
     "barker": (2000, 8000, 4),
 }
 POSTERIORS = ["eight_schools-eight_schools_noncentered", "kidiq-kidscore_momiq"]
@@ -234,6 +241,8 @@ POSTERIORS = ["eight_schools-eight_schools_noncentered", "kidiq-kidscore_momiq"]
 @pytest.mark.parametrize("posterior", POSTERIORS)
 def test_posteriordb_means_within_015_sd(posterior, algorithm):
     """Acceptance: 4 vectorized chains, every posterior mean within 0.15 reference sd."""
+    from numpyro.diagnostics import effective_sample_size
+
     from probkit.bench import posteriordb
     from probkit.bench.models import get_model
     from probkit.bench.names import flatten_sites
@@ -244,9 +253,15 @@ def test_posteriordb_means_within_015_sd(posterior, algorithm):
         BlackJAXKernel(get_model(posterior), algorithm), num_warmup=num_warmup, num_samples=num_samples,
         num_chains=4, chain_method="vectorized", thinning=thinning, progress_bar=False,
     )
-    mcmc.run(jax.random.PRNGKey(0), **post.data)
-    draws = flatten_sites(mcmc.get_samples())
-    errors = {
-        name: abs(float(np.mean(draws[name])) - ref.mean()) / ref.std() for name, ref in post.reference.items()
-    }
+    mcmc.run(jax.random.PRNGKey(0), **post.data, extra_fields=("num_steps",))
+    # gradient accounting of every algorithm on a real model (the independent counter of
+    # _check_grad_counter covers one algorithm per accounting path)
+    extra = mcmc.get_extra_fields()
+    np.testing.assert_array_equal(extra["num_grad_evals"], _transition_cost(algorithm, extra))
+    grouped = mcmc.get_samples(group_by_chain=True)
+    chains = [flatten_sites(jax.tree.map(lambda a, c=c: a[c], grouped)) for c in range(4)]
+    draws = {name: np.stack([np.asarray(ch[name]) for ch in chains]) for name in post.reference}
+    errors = {name: abs(float(np.mean(draws[name])) - ref.mean()) / ref.std() for name, ref in post.reference.items()}
+    ess = min(float(effective_sample_size(d)) for d in draws.values())
+    print(f"{posterior} {algorithm}: max error {max(errors.values()):.3f} reference sd, min ESS {ess:.0f}")
     assert max(errors.values()) < 0.15, errors

@@ -51,20 +51,21 @@ def test_inverse_float64(momentum, n_steps):
 
 @pytest.mark.parametrize("momentum", [LaplaceMomentum(), GaussianMomentum()])
 def test_log_jacobian_matches_autodiff(momentum):
+    """One step each way (the composition over steps is a sum: checked against
+    ``iterate`` in test_trajectory_matches_iterate_and_is_differentiable); one compile."""
     with float64():
         fmap = _map(momentum, n_leapfrog=2)
-        z = _start()
-        for direction in (fmap.forward, fmap.inverse):
-            # two steps: the composed log-det is the sum of the per-step log-dets
-            def f(v, direction=direction):
-                s, total = _unflat(v), 0.0
-                for _ in range(2):
-                    s, ld = direction(s)
-                    total = total + ld
-                return _flat(s), total
+        v = _flat(_start())
 
-            v = _flat(z)
-            logdet, (sign, ref) = jax.jit(lambda w: (f(w)[1], jnp.linalg.slogdet(jax.jacfwd(lambda a: f(a)[0])(w))))(v)
+        @jax.jit
+        def check(w):
+            out = []
+            for direction in (fmap.forward, fmap.inverse):
+                step = lambda a, d=direction: d(_unflat(a))  # noqa: E731
+                out.append((step(w)[1], *jnp.linalg.slogdet(jax.jacfwd(lambda a, s=step: _flat(s(a)[0]))(w))))
+            return out
+
+        for logdet, sign, ref in check(v):
             assert sign != 0
             np.testing.assert_allclose(logdet, ref, atol=1e-10)
             assert abs(float(logdet)) > 1e-3  # not trivially volume preserving
@@ -75,7 +76,7 @@ def test_refresh_preserves_momentum_law():
     fmap = _map(LaplaceMomentum())
     rho = jax.random.laplace(jax.random.PRNGKey(0), (5000, 3))
     x, u = jnp.array([0.3, -1.0, 2.0]), jnp.array(0.8)
-    new, _ = jax.vmap(lambda r: fmap.refresh(x, r, u))(rho)
+    new, _ = jax.jit(jax.vmap(lambda r: fmap.refresh(x, r, u)))(rho)
     assert float(jnp.mean(jnp.abs(new - rho))) > 0.1  # not the identity
     for i in range(3):
         assert stats.kstest(np.asarray(new[:, i]), stats.laplace.cdf).pvalue > 0.01
@@ -85,17 +86,23 @@ def test_trajectory_matches_iterate_and_is_differentiable():
     with float64():
         fmap = _map(LaplaceMomentum())
         z = _start()
-        states, lds = fmap.trajectory(z, 4)
-        last, total = fmap.iterate(z, 4)
-        np.testing.assert_allclose(_flat(jax.tree_util.tree_map(lambda s: s[-1], states)), _flat(last))
-        np.testing.assert_allclose(jnp.sum(lds), total)
 
         def loss(log_eps):
             m = HamiltonianMap(_banana, LaplaceMomentum(), log_eps, 5)
             return jnp.sum(m.iterate(z, 4)[0][0] ** 2)
 
-        g = jax.grad(loss)(fmap.log_step_size)
         h = 1e-6
         e0 = jnp.zeros(3).at[0].set(h)
-        fd = (loss(fmap.log_step_size + e0) - loss(fmap.log_step_size - e0)) / (2 * h)
-        np.testing.assert_allclose(g[0], fd, rtol=1e-5)
+
+        @jax.jit  # one compile for the whole check
+        def quantities(le):
+            states, lds = fmap.trajectory(z, 4)
+            last, total = fmap.iterate(z, 4)
+            fd = (loss(le + e0) - loss(le - e0)) / (2 * h)
+            return _flat(jax.tree_util.tree_map(lambda s: s[-1], states)), _flat(last), jnp.sum(lds), total, \
+                jax.grad(loss)(le)[0], fd
+
+        traj_last, last, ld_sum, total, g0, fd = quantities(fmap.log_step_size)
+        np.testing.assert_allclose(traj_last, last)
+        np.testing.assert_allclose(ld_sum, total)
+        np.testing.assert_allclose(g0, fd, rtol=1e-5)

@@ -18,18 +18,28 @@ CASES = [(LaplaceMomentum(), stats.laplace), (GaussianMomentum(), stats.norm)]
 def test_against_scipy_and_autodiff(mom, ref, r):
     with float64():
         rho = jnp.linspace(-r, r, 241)
-        np.testing.assert_allclose(mom.log_prob(rho), ref.logpdf(rho), rtol=1e-12, atol=1e-12)
-        np.testing.assert_allclose(mom.cdf(rho), ref.cdf(rho), rtol=1e-12, atol=1e-300)
-        grad = jax.vmap(jax.grad(lambda r: mom.log_prob(r)))(rho + 1e-3)  # avoid the Laplace kink
-        np.testing.assert_allclose(mom.grad_log_prob(rho + 1e-3), grad, atol=1e-12)
-        # d F / d rho = m(rho)
-        dens = jax.vmap(jax.grad(lambda r: mom.cdf(r)))(rho + 1e-3)
-        np.testing.assert_allclose(dens, jnp.exp(mom.log_prob(rho + 1e-3)), rtol=1e-10)
-        # inverse CDF: round trip to 1e-9 over |rho| <= 12, both tails
-        np.testing.assert_allclose(mom.icdf(mom.cdf(rho)), rho, atol=1e-9)
         p = jnp.array([1e-300, 1e-20, 0.3, 0.5, 0.7, 1 - 1e-12])
-        np.testing.assert_allclose(mom.icdf(p), ref.ppf(np.asarray(p)), rtol=1e-6)
-        assert np.all(np.isfinite(mom.icdf(jnp.array([0.0, 1.0]))))
+
+        @jax.jit  # one compile for every quantity below
+        def quantities(rho, p):
+            shifted = rho + 1e-3  # avoid the Laplace kink
+            return dict(
+                log_prob=mom.log_prob(rho), cdf=mom.cdf(rho),
+                grad=jax.vmap(jax.grad(mom.log_prob))(shifted), grad_log_prob=mom.grad_log_prob(shifted),
+                dcdf=jax.vmap(jax.grad(mom.cdf))(shifted), density=jnp.exp(mom.log_prob(shifted)),
+                round_trip=mom.icdf(mom.cdf(rho)), icdf=mom.icdf(p), icdf_ends=mom.icdf(jnp.array([0.0, 1.0])),
+            )
+
+        q = quantities(rho, p)
+        np.testing.assert_allclose(q["log_prob"], ref.logpdf(rho), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(q["cdf"], ref.cdf(rho), rtol=1e-12, atol=1e-300)
+        np.testing.assert_allclose(q["grad_log_prob"], q["grad"], atol=1e-12)
+        # d F / d rho = m(rho)
+        np.testing.assert_allclose(q["dcdf"], q["density"], rtol=1e-10)
+        # inverse CDF: round trip to 1e-9 over |rho| <= r, both tails
+        np.testing.assert_allclose(q["round_trip"], rho, atol=1e-9)
+        np.testing.assert_allclose(q["icdf"], ref.ppf(np.asarray(p)), rtol=1e-6)
+        assert np.all(np.isfinite(q["icdf_ends"]))
 
 
 @pytest.mark.parametrize("mom,ref", CASES)

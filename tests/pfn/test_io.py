@@ -10,8 +10,9 @@ from probkit.pfn.io import read_header
 
 
 def test_round_trip(tmp_path):
-    borders = jnp.linspace(-3.0, 3.0, 13)
-    pfn = PFN(jax.random.PRNGKey(4), 2, n_buckets=12, d_model=16, n_layers=3, n_heads=2, d_ff=24,
+    # the architecture of test_transformer.py (shared eager weight-initialisation compiles)
+    borders = jnp.linspace(-3.0, 3.0, 21)
+    pfn = PFN(jax.random.PRNGKey(4), 2, n_buckets=20, d_model=16, n_layers=2, n_heads=2,
               borders=borders, full_support=False)
     path = tmp_path / "m.eqx"
     save(path, pfn, metadata={"note": "x"})

@@ -9,9 +9,15 @@ import pytest
 from probkit.pfn import PFN, FullSupportBarDistribution
 
 
+# the architecture of test_io.py and test_train.py (same shapes: the eagerly run weight
+# initialisation compiles once per process); two layers, so that a leak from the queries
+# into the train tokens would reach the queries' outputs
+ARCH = dict(n_buckets=20, d_model=16, n_layers=2, n_heads=2)
+
+
 @pytest.fixture(scope="module")
 def setup():
-    pfn = PFN(jax.random.PRNGKey(0), 2, n_buckets=16, d_model=32, n_layers=2, n_heads=4)
+    pfn = PFN(jax.random.PRNGKey(0), 2, **ARCH)
     k1, k2, k3 = jax.random.split(jax.random.PRNGKey(1), 3)
     x_train = jax.random.uniform(k1, (7, 2))
     y_train = jax.random.normal(k2, (7,))
@@ -19,11 +25,16 @@ def setup():
     return pfn, x_train, y_train, x_test
 
 
+def _logits(pfn, x_train, y_train, x_test, **kw):
+    """Eager call: the forward pass is compiled once per input shape (``_query_logits``)."""
+    return pfn(x_train, y_train, x_test, **kw).logits
+
+
 def test_queries_do_not_see_each_other_and_train_permutation(setup):
     pfn, x_train, y_train, x_test = setup
-    call = eqx.filter_jit(lambda m, a, b, c: m(a, b, c).logits)
+    call = _logits
     base = call(pfn, x_train, y_train, x_test)
-    assert base.shape == (5, 16)
+    assert base.shape == (5, 20)
     # change one query: every other query's prediction is unchanged
     moved = x_test.at[2].set(jnp.array([10.0, -3.0]))
     out = call(pfn, x_train, y_train, moved)
@@ -58,12 +69,11 @@ def test_padding_mask_and_batch(setup):
     assert jnp.all(jnp.isfinite(batched.log_prob(jnp.zeros((2, 5)))))
 
 
-def test_zero_train_points_and_grad(setup):
+def test_zero_train_points(setup):
+    # (finite gradients through the PFN are checked by test_train.py::test_loss_falls)
     pfn, _, _, x_test = setup
     d = pfn(jnp.zeros((0, 2)), jnp.zeros((0,)), x_test)
     assert jnp.all(jnp.isfinite(d.logits))
-    g = eqx.filter_grad(lambda m: m(x_test, jnp.ones(5), x_test).log_prob(0.0).sum())(pfn)
-    assert all(jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree_util.tree_leaves(g))
 
 
 def test_bad_input(setup):
