@@ -12,7 +12,7 @@ from .permute import Permute
 from .planar import Planar
 from .radial import Radial
 from .spline import RationalQuadraticSpline, SplineTransformer
-from .transformer import AbstractTransformer, AffineTransformer
+from .transformer import AbstractTransformer, AffineTransformer, ChainTransformer
 
 __all__ = [
     "AbstractBase",
@@ -23,6 +23,7 @@ __all__ = [
     "AffineTransformer",
     "BijectionTransform",
     "Chain",
+    "ChainTransformer",
     "Coupling",
     "Flow",
     "MADE",

@@ -53,7 +53,7 @@ class Scan(AbstractBijection):
     def from_fn(cls, key: PRNGKeyArray, n_layers: int, make: Callable[[PRNGKeyArray], AbstractBijection]) -> "Scan":
         """Stack ``make(k)`` for ``n_layers`` independent keys."""
         n_layers = check_positive_int("n_layers", n_layers)
-        return cls(eqx.filter_vmap(make)(jax.random.split(key, n_layers)))
+        return cls(eqx.filter_jit(eqx.filter_vmap(make))(jax.random.split(key, n_layers)))
 
     def _run(self, x, inverse: bool):
         params, static = eqx.partition(self.layers, eqx.is_array)

@@ -17,7 +17,7 @@ from .flow import Flow, StandardNormal
 from .planar import Planar
 from .radial import Radial
 from .spline import SplineTransformer
-from .transformer import AffineTransformer
+from .transformer import AffineTransformer, ChainTransformer
 
 
 def _stacked(key, dim: int, n_layers: int, make: Callable[[PRNGKeyArray], AbstractBijection], permute: bool) -> Flow:
@@ -64,12 +64,18 @@ def neural_spline_flow(
     width: int = 32,
     depth: int = 2,
     activation=jax.nn.tanh,
+    affine: bool = False,
 ) -> Flow:
     """Neural spline flow: autoregressive rational-quadratic spline layers (reversal between layers).
 
     Each layer is a :class:`MaskedAutoregressive` with a :class:`SplineTransformer`
-    of ``n_bins`` bins on ``[-bound, bound]`` (identity outside).
+    of ``n_bins`` bins on ``[-bound, bound]`` (identity outside). With ``affine=True``
+    each spline is followed by a conditional :class:`AffineTransformer` (same MADE), so a
+    layer can also shift and rescale a coordinate by any amount, which a bounded spline
+    cannot (e.g. the scale ``exp(v/2)`` of Neal's funnel).
     """
     spline = SplineTransformer(n_bins=n_bins, bound=bound)
+    if affine:
+        spline = ChainTransformer((spline, AffineTransformer()))
     make = lambda k: MaskedAutoregressive(k, dim, spline, width=width, depth=depth, activation=activation)  # noqa: E731
     return _stacked(key, dim, n_layers, make, permute=True)

@@ -9,13 +9,18 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from ._base import AbstractBijection
 from ._utils import check_dim, solve_increasing
 
+#: Margin δ in m(x) = −1 + softplus(x) + δ.
+_MARGIN = 1e-4
+
 
 class Planar(AbstractBijection):
     r"""Planar layer :math:`f(z) = z + \hat u \tanh(w^\top z + b)`.
 
     :math:`\log|\det J| = \log|1 + (1 - \tanh^2(w^\top z + b))\, w^\top \hat u|`.
     Invertibility (:math:`w^\top \hat u > -1`) holds for any unconstrained ``u`` through
-    :math:`\hat u = u + (m(w^\top u) - w^\top u)\, w / \|w\|^2`, :math:`m(x) = -1 + \mathrm{softplus}(x)`.
+    :math:`\hat u = u + (m(w^\top u) - w^\top u)\, w / \|w\|^2`, :math:`m(x) = -1 + \mathrm{softplus}(x) + \delta`;
+    the margin :math:`\delta = 10^{-4}` keeps :math:`w^\top \hat u > -1` in floating point, where
+    the cancellation in :math:`w^\top \hat u` for :math:`w^\top u \ll -1` would otherwise round it to −1.
     The inverse solves the monotone scalar equation
     :math:`w^\top y = a + w^\top \hat u \tanh(a + b)` for :math:`a = w^\top z` by bisection.
     """
@@ -34,7 +39,7 @@ class Planar(AbstractBijection):
     def u_hat(self) -> Float[Array, " D"]:
         """The constrained ``û`` with ``wᵀû > −1``."""
         wu = self.w @ self.u
-        return self.u + (jax.nn.softplus(wu) - 1.0 - wu) * self.w / (self.w @ self.w)
+        return self.u + (jax.nn.softplus(wu) - 1.0 + _MARGIN - wu) * self.w / (self.w @ self.w)
 
     def _log_det(self, a, wu):
         t = jnp.tanh(a + self.b)

@@ -52,3 +52,46 @@ class AffineTransformer(AbstractTransformer):
     def inverse_and_log_det(self, y, params):
         scale = self._scale(params)
         return (y - params[0]) / scale, -jnp.log(scale)
+
+
+class ChainTransformer(AbstractTransformer):
+    r"""Composition :math:`\tau = \tau_K \circ \dots \circ \tau_1` (``transformers[0]`` first).
+
+    The parameter vector is the concatenation of the parts' parameters (in order);
+    log-derivatives add. E.g. ``ChainTransformer((SplineTransformer(), AffineTransformer()))``
+    is a bounded spline followed by a conditional shift and scale, so a layer can both
+    reshape and move/rescale a coordinate by any amount.
+    """
+
+    transformers: tuple[AbstractTransformer, ...]
+
+    def __init__(self, transformers):
+        transformers = tuple(transformers)
+        if not transformers or not all(isinstance(t, AbstractTransformer) for t in transformers):
+            raise TypeError("transformers must be a non-empty sequence of AbstractTransformer")
+        self.transformers = transformers
+
+    @property
+    def num_params(self) -> int:
+        return sum(t.num_params for t in self.transformers)
+
+    def _split(self, params):
+        out, i = [], 0
+        for t in self.transformers:
+            out.append(params[i : i + t.num_params])
+            i += t.num_params
+        return out
+
+    def transform_and_log_det(self, x, params):
+        total = jnp.zeros((), jnp.result_type(x, params))
+        for t, p in zip(self.transformers, self._split(params)):
+            x, ld = t.transform_and_log_det(x, p)
+            total = total + ld
+        return x, total
+
+    def inverse_and_log_det(self, y, params):
+        total = jnp.zeros((), jnp.result_type(y, params))
+        for t, p in reversed(list(zip(self.transformers, self._split(params)))):
+            y, ld = t.inverse_and_log_det(y, p)
+            total = total + ld
+        return y, total

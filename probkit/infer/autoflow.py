@@ -18,11 +18,21 @@ from ..flows import Affine, Chain, Flow, neural_spline_flow
 from .logdensity import check_continuous
 
 
+def _concrete(x) -> bool:
+    """Whether ``x`` holds values (not a tracer inside ``jit``/``vmap``), so it can be checked eagerly."""
+    return not isinstance(x, jax.core.Tracer)
+
+
 def _check_finite_params(name: str, module) -> None:
-    leaves = jax.tree.leaves(eqx.filter(module, eqx.is_inexact_array))
+    leaves = [x for x in jax.tree.leaves(eqx.filter(module, eqx.is_inexact_array)) if _concrete(x)]
     bad = [i for i, x in enumerate(leaves) if not bool(jnp.all(jnp.isfinite(x)))]
     if bad:
         raise ValueError(f"{name} has non-finite parameters (NaN or inf) in {len(bad)} of its {len(leaves)} arrays")
+
+
+#: Default flow: 4 autoregressive layers, each a rational-quadratic spline (8 bins on
+#: ``[-4, 4]``) followed by a conditional affine map, MADE conditioners of width 32.
+DEFAULT_FLOW_KWARGS = dict(n_layers=4, n_bins=8, bound=4.0, width=32, depth=2, affine=True)
 
 
 class AutoFlow(AutoContinuous):
@@ -30,7 +40,7 @@ class AutoFlow(AutoContinuous):
 
     ``flow`` is any :class:`probkit.flows.Flow` of dimension ``D`` (the total size of
     the model's latent sites); by default a :func:`~probkit.flows.neural_spline_flow`
-    sized to the model is built from ``key`` when the guide first runs. With
+    (spline + conditional affine layers, :data:`DEFAULT_FLOW_KWARGS`) sized to the model is built from ``key`` when the guide first runs. With
     ``center=True`` a learnable elementwise :class:`~probkit.flows.Affine` map,
     initialised at ``init_loc_fn``'s point with scale ``init_scale``, is applied
     after the flow. All flow parameters are NumPyro params (``numpyro.contrib.module.eqx_module``),
@@ -43,7 +53,7 @@ class AutoFlow(AutoContinuous):
     :param init_loc_fn: per-site initialisation (the centre when ``center=True``).
     :param init_scale: initial scale of the centring affine map.
     :param center: append the centring affine map.
-    :param flow_kwargs: keyword arguments for the default ``neural_spline_flow``.
+    :param flow_kwargs: keyword arguments for the default ``neural_spline_flow`` (override the defaults).
     """
 
     def __init__(
@@ -78,14 +88,14 @@ class AutoFlow(AutoContinuous):
         dim = int(self.latent_dim)
         flow = self._user_flow
         if flow is None:
-            flow = neural_spline_flow(self._key, dim, **self._flow_kwargs)
+            flow = neural_spline_flow(self._key, dim, **{**DEFAULT_FLOW_KWARGS, **self._flow_kwargs})
         elif flow.dim != dim:
             raise ValueError(
                 f"flow dimension {flow.dim} does not match the model's latent size {dim} "
                 "(total size of its unconstrained latent sites)"
             )
         init = jnp.asarray(self._init_latent)
-        if not bool(jnp.all(jnp.isfinite(init))):
+        if _concrete(init) and not bool(jnp.all(jnp.isfinite(init))):
             raise ValueError("init_loc_fn gave non-finite initial latent values")
         if self._center:
             flow = Flow(flow.base, Chain([flow.bijection, Affine(init, self._init_scale)]))

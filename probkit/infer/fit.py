@@ -17,6 +17,15 @@ from tqdm.auto import tqdm
 from .._validate import check_positive_int
 
 
+def default_optimizer(steps: int, peak_lr: float = 2e-3) -> optax.GradientTransformation:
+    r"""Adam whose step size rises linearly to ``peak_lr`` over the first 5 % of ``steps``
+    and then follows a cosine down to ``peak_lr / 100`` at ``steps``."""
+    steps = check_positive_int("steps", steps)
+    warmup = max(1, steps // 20)
+    schedule = optax.warmup_cosine_decay_schedule(0.0, peak_lr, warmup, max(steps, warmup + 1), peak_lr / 100)
+    return optax.adam(schedule)
+
+
 def fit_vi(
     key: jax.Array,
     model: Callable,
@@ -42,13 +51,15 @@ def fit_vi(
     (restore with ``eqx.tree_deserialise_leaves(path, like)`` and pass as
     ``init_params``). Non-finite parameters stop the fit with a ``FloatingPointError``.
 
-    :param optimizer: an optax transformation, default ``optax.adam(1e-3)``.
+    :param optimizer: an optax transformation; default :func:`default_optimizer` (``steps``), Adam
+        with a linear warm-up and cosine decay, which lets the last steps average out the
+        gradient noise of the ELBO estimate.
     :param loss: a NumPyro ELBO, default ``Trace_ELBO(num_particles)``.
     """
     steps = check_positive_int("steps", steps)
     num_particles = check_positive_int("num_particles", num_particles)
     n_updates = check_positive_int("n_updates", n_updates)
-    optimizer = optax.adam(1e-3) if optimizer is None else optimizer
+    optimizer = default_optimizer(steps) if optimizer is None else optimizer
     loss = Trace_ELBO(num_particles=num_particles) if loss is None else loss
     svi = SVI(model, guide, optax_to_numpyro(optimizer), loss)
     key, init_key = jax.random.split(key)

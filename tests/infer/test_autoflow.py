@@ -5,11 +5,15 @@ import numpyro
 import numpyro.distributions as dist
 import optax
 import pytest
-from numpyro.infer import Predictive
+from jax import lax
+from jax.scipy.special import logsumexp
+from numpyro.infer import SVI, Predictive, Trace_ELBO
 from numpyro.infer.initialization import init_to_value
+from numpyro.optim import optax_to_numpyro
 
 from probkit.flows import maf, planar_flow
 from probkit.infer import AutoFlow, fit_vi
+from probkit.infer.fit import default_optimizer
 
 Y = jnp.array([0.8, 1.9, 1.2, 0.4])
 
@@ -28,22 +32,38 @@ def two_site(y=None):
         numpyro.sample("y", dist.Normal(mu, s), obs=y)
 
 
+@pytest.fixture(autouse=True)
+def fast_compile(request):
+    """XLA optimisation passes off: compile time dominates these small runs (numbers unaffected).
+
+    Not for the slow fits, whose long runs are faster optimised."""
+    if request.node.get_closest_marker("slow"):
+        yield
+        return
+    old = jax.config.values["jax_disable_most_optimizations"]
+    jax.config.update("jax_disable_most_optimizations", True)
+    yield
+    jax.config.update("jax_disable_most_optimizations", old)
+
+
 def test_autoflow_conjugate_posterior(key):
-    guide = AutoFlow(conjugate, maf(jax.random.PRNGKey(1), 1, 2, width=4), init_scale=0.5)
-    params, losses = fit_vi(key, conjugate, guide, Y, steps=1500, optimizer=optax.adam(1e-2),
-                            num_particles=8, progress_bar=False)
-    assert losses.shape == (1500,)
-    draws = guide.sample_posterior(jax.random.PRNGKey(2), params, sample_shape=(4000,))["mu"]
+    guide = AutoFlow(conjugate, maf(jax.random.PRNGKey(1), 1, 1, width=4), init_scale=0.5)
+    params, losses = fit_vi(key, conjugate, guide, Y, steps=600, num_particles=8, progress_bar=False)
+    assert losses.shape == (600,)
+    @jax.jit
+    def summaries(params, k):
+        draws = guide.sample_posterior(k, params, sample_shape=(4000,))["mu"]
+        pred = Predictive(conjugate, guide=guide, params=params, num_samples=7)(k)
+        post = Predictive(guide, params=params, num_samples=7)(k, Y)
+        return draws, guide.median(params)["mu"], pred["y"], post["mu"]
+
+    draws, med, pred_y, post_mu = summaries(params, jax.random.PRNGKey(2))
     mean, sd = Y.sum() / 5, np.sqrt(1 / 5)
     # exact posterior N(0.86, 0.447²); MC error of the mean ≈ 0.007
     assert abs(float(draws.mean()) - mean) < 0.05
     assert abs(float(draws.std()) - sd) < 0.05
-    med = guide.median(params)["mu"]
     assert abs(float(med) - mean) < 0.06
-    pred = Predictive(conjugate, guide=guide, params=params, num_samples=7)(jax.random.PRNGKey(3))
-    assert pred["y"].shape == (7, 4)
-    post = Predictive(guide, params=params, num_samples=7)(jax.random.PRNGKey(3), Y)
-    assert post["mu"].shape == (7,)
+    assert pred_y.shape == (7, 4) and post_mu.shape == (7,)
 
 
 def test_autoflow_centres_on_init_loc_and_params_registered(key):
@@ -85,3 +105,92 @@ def test_autoflow_bad_input(key):
 
 def eqx_inexact(x):
     return hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jnp.inexact)
+
+
+# --- accuracy of the default AutoFlow (slow) -------------------------------------------
+
+
+def classic_energy(i, z):
+    """log p̃ of Rezende & Mohamed's U1–U4 (ring; sine wave; its two mixtures), ``i`` in 0..3.
+
+    U2–U4 are improper in z₁; as in the paper's [-4, 4]² plots we confine z₁ with a
+    N(0, 2²) factor, which leaves each z₂ | z₁ exactly as in the paper.
+    """
+    z1, z2 = z[..., 0], z[..., 1]
+    w1 = jnp.sin(2 * jnp.pi * z1 / 4)
+    w2 = 3 * jnp.exp(-0.5 * ((z1 - 1) / 0.6) ** 2)
+    w3 = 3 * jax.nn.sigmoid((z1 - 1) / 0.3)
+    gauss = lambda v, s: -0.5 * (v / s) ** 2  # noqa: E731
+    ring = gauss(jnp.sqrt(z1**2 + z2**2) - 2, 0.4) + jnp.logaddexp(gauss(z1 - 2, 0.6), gauss(z1 + 2, 0.6))
+    u2 = gauss(z2 - w1, 0.4)
+    u3 = jnp.logaddexp(gauss(z2 - w1, 0.35), gauss(z2 - w1 + w2, 0.35))
+    u4 = jnp.logaddexp(gauss(z2 - w1, 0.4), gauss(z2 - w1 + w3, 0.35))
+    return jnp.choose(i, [ring, u2 + gauss(z1, 2.0), u3 + gauss(z1, 2.0), u4 + gauss(z1, 2.0)], mode="clip")
+
+
+def energy_model(i):
+    z = numpyro.sample("z", dist.ImproperUniform(dist.constraints.real_vector, (), (2,)))
+    numpyro.factor("U", classic_energy(i, z))
+
+
+def grid_log_z(i):
+    """log ∫ p̃ by a Riemann sum on [-10, 10]² (spacing 0.02; spectrally accurate for these smooth, decayed densities)."""
+    g = np.linspace(-10.0, 10.0, 1001)
+    grid = jnp.asarray(np.stack(np.meshgrid(g, g, indexing="ij"), -1))
+    return float(logsumexp(classic_energy(i, grid)) + 2 * np.log(g[1] - g[0]))
+
+
+@pytest.mark.slow
+def test_autoflow_default_on_classic_energies():
+    # default flow and default optimiser (fit_vi's schedule); the four fits run as one vmapped
+    # scan of the same SVI updates fit_vi performs (test_fit checks fit_vi == this loop)
+    steps = 10_000
+    guide = AutoFlow(energy_model, key=jax.random.PRNGKey(1), init_loc_fn=init_to_value(values={"z": jnp.zeros(2)}))
+    svi = SVI(energy_model, guide, optax_to_numpyro(default_optimizer(steps)), Trace_ELBO(num_particles=16))
+
+    def fit(i, key):
+        state = svi.init(key, i)
+        state, _ = lax.scan(lambda s, _: svi.update(s, i), state, None, length=steps)
+        x, log_q = guide.get_flow(svi.get_params(state)).sample_and_log_prob(jax.random.PRNGKey(9), (8192,))
+        return jnp.mean(classic_energy(i, x) - log_q)  # ELBO, Monte Carlo s.e. ≈ 0.004
+
+    elbo = jax.jit(jax.vmap(fit))(jnp.arange(4), jax.random.split(jax.random.PRNGKey(0), 4))
+    kl = np.array([grid_log_z(i) for i in range(4)]) - np.asarray(elbo)
+    # measured (x86 CPU): [0.009, 0.028, 0.055, 0.187]. Issue 3 asks < 0.05 on all four:
+    # met for U1, U2; NOT met for U3 (0.055) and U4, where reverse-KL training drops the
+    # lower branch for z1 > 1. The U3/U4 bounds below only guard against regressions.
+    assert np.all(kl > -0.01)  # KL ≥ 0 up to Monte Carlo error
+    assert kl[0] < 0.05 and kl[1] < 0.05
+    assert kl[2] < 0.08 and kl[3] < 0.25
+
+
+def funnel():
+    v = numpyro.sample("v", dist.Normal(0.0, 3.0))
+    numpyro.sample("x", dist.Normal(0.0, jnp.exp(v / 2)).expand([9]).to_event(1))
+
+
+@pytest.mark.slow
+def test_autoflow_default_on_neal_funnel():
+    guide = AutoFlow(funnel, key=jax.random.PRNGKey(1))
+    params, _ = fit_vi(jax.random.PRNGKey(0), funnel, guide, steps=2000, num_particles=8, progress_bar=False)
+    # normalised target: KL(q‖p) = −ELBO (8192 particles, s.e. ≈ 0.01); measured 0.22
+    kl = float(Trace_ELBO(num_particles=8192).loss(jax.random.PRNGKey(9), params, funnel, guide))
+    assert -0.02 < kl < 0.5
+
+
+@pytest.mark.slow
+def test_autoflow_default_on_eight_schools():
+    from probkit.bench import posteriordb
+    from probkit.bench.models import get_model
+
+    name = "eight_schools-eight_schools_noncentered"
+    post, model = posteriordb.load(name), get_model(name)
+    guide = AutoFlow(model, key=jax.random.PRNGKey(1))
+    params, _ = fit_vi(jax.random.PRNGKey(0), model, guide, steps=2000, num_particles=8, progress_bar=False, **post.data)
+    d = guide.sample_posterior(jax.random.PRNGKey(3), params, sample_shape=(8192,))
+    theta = d["mu"][:, None] + d["tau"][:, None] * d["theta_trans"]
+    q = {"mu": d["mu"], "tau": d["tau"], **{f"theta[{j + 1}]": theta[:, j] for j in range(8)}}
+    for k, v in q.items():
+        ref = np.asarray(post.reference[k]).ravel()  # 10 000 posteriordb reference draws
+        # |Δmean| / ref sd < 0.15 (measured ≤ 0.08; MC error of the q mean ≈ 0.011)
+        assert abs(float(v.mean()) - ref.mean()) < 0.15 * ref.std(), k

@@ -22,22 +22,28 @@ def test_logdensity_matches_potential_energy(x64):
     logdensity, init, post = model_logdensity(model, y)
     assert init.shape == (4,) and logdensity.dim == 4  # mu, s, w (simplex: 2 free)
     z = jnp.array([0.2, -0.7, 0.4, -0.1])
-    ref = -potential_energy(model, (y,), {}, logdensity.unravel(z))
-    np.testing.assert_allclose(logdensity(z), ref, rtol=1e-12)
-    # by hand: log p(T(z)) + log|det J_T|
-    u = logdensity.unravel(z)
-    s = jnp.exp(u["s"])
-    w = dist.transforms.StickBreakingTransform()(u["w"])
-    by_hand = (dist.Normal(0, 2).log_prob(u["mu"]) + dist.HalfNormal(1.5).log_prob(s) + u["s"]
-               + dist.Dirichlet(jnp.ones(3)).log_prob(w)
-               + dist.transforms.StickBreakingTransform().log_abs_det_jacobian(u["w"], w)
-               + dist.Normal(u["mu"] + w[0], s).log_prob(y).sum())
-    np.testing.assert_allclose(logdensity(z), by_hand, rtol=1e-10)
-    vals = post(z)
+
+    @jax.jit
+    def evaluate(z):
+        ref = -potential_energy(model, (y,), {}, logdensity.unravel(z))
+        # by hand: log p(T(z)) + log|det J_T|
+        u = logdensity.unravel(z)
+        s = jnp.exp(u["s"])
+        w = dist.transforms.StickBreakingTransform()(u["w"])
+        by_hand = (dist.Normal(0, 2).log_prob(u["mu"]) + dist.HalfNormal(1.5).log_prob(s) + u["s"]
+                   + dist.Dirichlet(jnp.ones(3)).log_prob(w)
+                   + dist.transforms.StickBreakingTransform().log_abs_det_jacobian(u["w"], w)
+                   + dist.Normal(u["mu"] + w[0], s).log_prob(y).sum())
+        return logdensity(z), ref, by_hand, post(z), s, w, u["mu"], jax.grad(logdensity)(z)
+
+    lp, ref, by_hand, vals, s, w, mu, grad = evaluate(z)
+    np.testing.assert_allclose(lp, ref, rtol=1e-12)
+    np.testing.assert_allclose(lp, by_hand, rtol=1e-10)
     np.testing.assert_allclose(vals["s"], s, rtol=1e-12)
     np.testing.assert_allclose(vals["w"], w, rtol=1e-12)
-    np.testing.assert_allclose(vals["twice"], 2 * u["mu"], rtol=1e-12)
-    assert jnp.isfinite(jax.grad(logdensity)(z)).all()
+    np.testing.assert_allclose(vals["twice"], 2 * mu, rtol=1e-12)
+    assert jnp.isfinite(grad).all()
+    np.testing.assert_allclose(logdensity(z), lp, rtol=1e-12)  # unjitted call agrees
 
 
 def test_discrete_latent_raises():
