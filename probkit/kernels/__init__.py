@@ -1,5 +1,6 @@
 """probkit.kernels"""
 
+from .graph_gp import GraphGP, graph_gp
 from .graph import Graph, as_graph, diffusion_kernel, laplacian, regularized_laplacian_kernel
 from .graph_random_features import (
     AbstractWalkSeries,
@@ -46,6 +47,8 @@ __all__: list[str] = [
     "DiffusionSeries",
     "SquareRootSeries",
     "graph_random_features",
+    "GraphGP",
+    "graph_gp",
     "KMeansResult",
     "kernel_kmeans",
 ]

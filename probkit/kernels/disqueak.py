@@ -73,7 +73,7 @@ def disqueak(
         me = jax.lax.axis_index(axis)
         k_local, k_merge = jax.random.split(jax.random.fold_in(key, me))
         dic, flag = _squeak_scan(
-            k_local, chunks, idx, mask, kernel,
+            jax.random.split(k_local, chunks.shape[0]), chunks, idx, mask, kernel,
             gamma=gamma, const=1.0 - eps, qbar=qbar, capacity=capacity,
         )
         for r in range(n_rounds):  # static tree depth, log2(D) rounds

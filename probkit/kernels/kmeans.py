@@ -47,6 +47,19 @@ def _as_features(name: str, x: Any) -> Array:
     return x
 
 
+def _feature_pair(features: Any) -> tuple[Array, Array]:
+    """``(Phi, Phi2)`` from an array (then ``Phi2 is Phi``) or a pair; checks shapes."""
+    if isinstance(features, (tuple, list)):
+        if len(features) != 2:
+            raise ValueError(f"features must be an array or a pair (Phi, Phi2), got {len(features)} items")
+        phi, phi2 = _as_features("features[0]", features[0]), _as_features("features[1]", features[1])
+        if phi.shape != phi2.shape:
+            raise ValueError(f"features pair must have equal shapes, got {phi.shape} and {phi2.shape}")
+        return phi, phi2
+    phi = _as_features("features", features)
+    return phi, phi
+
+
 def _distances(phi, phi2, diag, labels, k):
     """(N, k) squared kernel distances to the cluster centres (inf for empty clusters)."""
     z = jax.nn.one_hot(labels, k, dtype=phi.dtype)
@@ -123,14 +136,7 @@ def kernel_kmeans(
     k = check_positive_int("k", k)
     n_init = check_positive_int("n_init", n_init)
     max_iter = check_positive_int("max_iter", max_iter)
-    if isinstance(features, (tuple, list)):
-        if len(features) != 2:
-            raise ValueError(f"features must be an array or a pair (Phi, Phi2), got {len(features)} items")
-        phi, phi2 = _as_features("features[0]", features[0]), _as_features("features[1]", features[1])
-        if phi.shape != phi2.shape:
-            raise ValueError(f"features pair must have equal shapes, got {phi.shape} and {phi2.shape}")
-    else:
-        phi = phi2 = _as_features("features", features)
+    phi, phi2 = _feature_pair(features)
     if k > phi.shape[0]:
         raise ValueError(f"k must be at most the number of points {phi.shape[0]}, got {k}")
     diag = jnp.sum(phi * phi2, axis=1)

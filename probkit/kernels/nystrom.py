@@ -9,20 +9,11 @@ For a dictionary :math:`S` with weights :math:`w` let :math:`A = W^{1/2} K_{SS} 
 the Nyström approximation :math:`K_{XS} K_{SS}^{+} K_{SX}` as :math:`\delta \to 0`. Unused
 slots have :math:`w = 0` and give zero feature columns, so shapes stay static.
 
-**Low-rank GP.** :math:`y \sim \mathcal N(\mu, \Phi\Phi^\top + \sigma^2 I)`. With
-:math:`C = \sigma^2 I_m + \Phi^\top\Phi = R R^\top` (Woodbury, :math:`O(n m^2)`):
-
-.. math::
-    \log p(y) = -\tfrac12\big[\sigma^{-2}(r^\top r - \lVert R^{-1}\Phi^\top r\rVert^2)
-    + (n - m)\log\sigma^2 + 2\log|R| + n\log 2\pi\big],
-
-and the predictive of :math:`f_*` has mean :math:`\Phi_* C^{-1}\Phi^\top r + \mu` and variance
-:math:`\sigma^2 \operatorname{diag}(\Phi_* C^{-1}\Phi_*^\top)`.
+**Low-rank GP.** :math:`y \sim \mathcal N(\mu, \Phi\Phi^\top + \sigma^2 I)` by Woodbury in
+:math:`O(n m^2)` (:mod:`probkit.kernels.lowrank_gp`).
 """
 
 from __future__ import annotations
-
-import math
 
 import equinox as eqx
 import jax
@@ -35,6 +26,7 @@ from .._validate import as_matrix, check_positive, check_positive_int
 from ._base import AbstractKernel
 from .dictionary import Dictionary
 from .leverage import ridge_leverage_scores
+from .lowrank_gp import lowrank_distribution, lowrank_log_likelihood, lowrank_predict
 
 
 class Nystrom(eqx.Module):
@@ -55,42 +47,24 @@ class Nystrom(eqx.Module):
         F = self.features()
         return F @ F.T
 
-    def _solve(self, y, noise, mean):
-        F = self.features()
-        r = jnp.asarray(y) - mean
-        C = noise * jnp.eye(F.shape[1], dtype=F.dtype) + F.T @ F
-        R = jnp.linalg.cholesky(C)
-        b = solve_triangular(R, F.T @ r, lower=True)
-        return F, r, R, b
-
     def gp_log_likelihood(
         self, y: Float[Array, " n"], noise: float, mean: float | Array = 0.0
     ) -> Float[Array, ""]:
         r"""Log marginal likelihood of :math:`y \sim \mathcal N(\mu, \tilde K + \sigma^2 I)`, :math:`\sigma^2` = ``noise``."""
-        F, r, R, b = self._solve(y, noise, mean)
-        n, m = F.shape
-        quad = (r @ r - b @ b) / noise
-        logdet = (n - m) * jnp.log(noise) + 2.0 * jnp.sum(jnp.log(jnp.diag(R)))
-        return -0.5 * (quad + logdet + n * math.log(2.0 * math.pi))
+        return lowrank_log_likelihood(self.features(), y, noise, mean)
 
     def gp_predict(
         self, y: Float[Array, " n"], noise: float, Xnew: Float[Array, "k d"],
         mean: float | Array = 0.0,
     ) -> tuple[Float[Array, " k"], Float[Array, " k"]]:
         """Posterior mean and variance of the latent ``f(Xnew)`` (add ``noise`` for ``y``)."""
-        _, _, R, b = self._solve(y, noise, mean)
-        G = solve_triangular(R, self.features(Xnew).T, lower=True)  # R^{-1} Phi_*^T
-        return G.T @ b + mean, noise * jnp.sum(G * G, axis=0)
+        return lowrank_predict(self.features(), y, noise, self.features(Xnew), mean)
 
     def gp_distribution(
         self, noise: float | Array, loc: float | Array = 0.0
     ) -> dist.LowRankMultivariateNormal:
         r"""NumPyro :math:`\mathcal N(\text{loc}, \Phi\Phi^\top + \sigma^2 I)` for ``numpyro.sample(..., obs=y)``."""
-        F = self.features()
-        n = F.shape[0]
-        loc = jnp.broadcast_to(jnp.asarray(loc, F.dtype), (n,))
-        cov_diag = jnp.broadcast_to(jnp.asarray(noise, F.dtype), (n,))
-        return dist.LowRankMultivariateNormal(loc, F, cov_diag)
+        return lowrank_distribution(self.features(), noise, loc)
 
 
 def nystrom(
@@ -142,16 +116,35 @@ def _from_counts(X, counts, probs, qbar, rls, m) -> Dictionary:
     )
 
 
-def uniform_dictionary(key: PRNGKeyArray, X: Float[Array, "n d"], m: int) -> Dictionary:
-    """Baseline: ``m`` distinct points drawn uniformly without replacement (weights ``n/m``)."""
+def uniform_dictionary(
+    key: PRNGKeyArray, X: Float[Array, "n d"], m: int | Array, *, capacity: int | None = None
+) -> Dictionary:
+    """Baseline: ``m`` distinct points drawn uniformly without replacement (weights ``n/m``).
+
+    With a static ``capacity`` (at least ``m``), ``m`` may be a traced integer, so a batch of
+    sizes (e.g. matching a batch of SQUEAK dictionaries) is drawn under ``vmap``.
+    """
     X = as_matrix("X", X)
     n = X.shape[0]
-    m = check_positive_int("m", m)
-    if m > n:
-        raise ValueError(f"m must be at most the number of points {n}, got {m}")
-    counts = jnp.zeros((n,), jnp.int32).at[jax.random.choice(key, n, (m,), replace=False)].set(1)
-    probs = jnp.full((n,), m / n, X.dtype)
-    return _from_counts(X, counts, probs, 1, jnp.full((n,), jnp.nan, X.dtype), m)
+    if capacity is None:
+        m = check_positive_int("m", m)
+        if m > n:
+            raise ValueError(f"m must be at most the number of points {n}, got {m}")
+        capacity = m
+    capacity = check_positive_int("capacity", capacity)
+    if capacity > n:
+        raise ValueError(f"capacity must be at most the number of points {n}, got {capacity}")
+    order = jax.random.permutation(key, n)[:capacity].astype(jnp.int32)
+    mask = jnp.arange(capacity) < m
+    return Dictionary(
+        indices=jnp.where(mask, order, -1),
+        points=X[order],
+        probs=jnp.full((capacity,), 1.0, X.dtype) * m / n,
+        counts=mask.astype(jnp.int32),
+        rls=jnp.full((capacity,), jnp.nan, X.dtype),
+        mask=mask,
+        qbar=1,
+    )
 
 
 def exact_rls_dictionary(

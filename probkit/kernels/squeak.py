@@ -1,15 +1,14 @@
 r"""SQUEAK: single-pass ridge-leverage-score Nyström sampling (Calandriello et al., 2017).
 
 **RLS estimate from a dictionary.** For dictionary points with weights
-:math:`s_i^2 = q_i/(p_i \bar q)` let :math:`A = \operatorname{diag}(s) K_{SS} \operatorname{diag}(s)
-= V \Lambda V^\top`. The estimate of :math:`\tau_i(\gamma) = [K(K+\gamma I)^{-1}]_{ii}` is
+:math:`s_i^2 = q_i/(p_i \bar q)` let :math:`A = \operatorname{diag}(s) K_{SS} \operatorname{diag}(s)`. The estimate of :math:`\tau_i(\gamma) = [K(K+\gamma I)^{-1}]_{ii}` is
 
 .. math::
     \tilde\tau_i = c_\varepsilon \, \frac{[A (A+\gamma I)^{-1}]_{ii}}{s_i^2}
     = c_\varepsilon \, \frac{1 - \gamma [(A+\gamma I)^{-1}]_{ii}}{s_i^2}
     = c_\varepsilon \, \frac{\sum_k V_{ik}^2 \lambda_k / (\lambda_k + \gamma)}{s_i^2},
 
-the last form being free of cancellation. By Woodbury, without :math:`c_\varepsilon`, this is
+with :math:`A = V\Lambda V^\top`, the last form being free of cancellation. By Woodbury, without :math:`c_\varepsilon`, this is
 :math:`\varphi_i^\top(\tilde C + \gamma I)^{-1}\varphi_i` with :math:`\tilde C = \sum_S s_i^2
 \varphi_i\varphi_i^\top`, while :math:`\tau_i = \varphi_i^\top(C+\gamma I)^{-1}\varphi_i`.
 
@@ -66,7 +65,11 @@ def default_qbar(n: int, eps: float, *, delta: float = 0.1, const: float = 0.1) 
 
 
 def _estimate_rls(kernel, points, probs, counts, mask, qbar, gamma, const):
-    """The dictionary RLS estimate (module doc) for every valid slot; 0 elsewhere."""
+    r"""The dictionary RLS estimate (module doc) for every valid slot; 0 elsewhere.
+
+    Uses the eigen-form: a Cholesky factor of the (often numerically rank-deficient) weighted
+    gram fails in float32, while :math:`A + \gamma I` alone would bring back the cancellation.
+    """
     dtype = points.dtype
     s2 = jnp.where(mask, counts.astype(dtype) / (jnp.where(mask, probs, 1.0) * qbar), 0.0)
     s = jnp.sqrt(s2)
@@ -137,7 +140,7 @@ def _chunk_dictionary(points, indices, mask, qbar) -> Dictionary:
 
 
 def _squeak_scan(
-    key: PRNGKeyArray,
+    keys: PRNGKeyArray,
     chunks: Float[Array, "c b d"],
     chunk_idx: Int[Array, "c b"],
     chunk_mask: Bool[Array, "c b"],
@@ -148,10 +151,9 @@ def _squeak_scan(
     qbar: int,
     capacity: int,
 ) -> tuple[Dictionary, Bool[Array, ""]]:
-    """One pass of SQUEAK over pre-chunked data (an unbalanced merge tree)."""
+    """One pass of SQUEAK over pre-chunked data (an unbalanced merge tree), one key per chunk."""
     d = chunks.shape[-1]
     init = (_empty(capacity, d, chunks.dtype, qbar), jnp.array(False))
-    keys = jax.random.split(key, chunks.shape[0])
 
     def step(carry, inp):
         dic, flag = carry
@@ -246,8 +248,9 @@ def squeak(
 
 @eqx.filter_jit
 def _run_squeak(key, chunks, idx, mask, kernel, *, gamma, const, qbar, capacity):
+    keys = jax.random.split(key, chunks.shape[0])
     return _squeak_scan(
-        key, chunks, idx, mask, kernel, gamma=gamma, const=const, qbar=qbar, capacity=capacity
+        keys, chunks, idx, mask, kernel, gamma=gamma, const=const, qbar=qbar, capacity=capacity
     )
 
 

@@ -1,0 +1,213 @@
+"""SQUEAK / DISQUEAK vs exact RLS, uniform Nystrom and scikit-learn's Nystroem (issue 6).
+
+    python benchmarks/squeak.py [--quick] [--sizes 2000 4000 ...] [--exact-max 4000] [--gp-n 4000]
+
+In one process (4 simulated CPU devices for DISQUEAK): for each n, SQUEAK time (jit, compile
+excluded) and peak memory (XLA's compiled memory analysis: arguments + outputs + temporaries),
+DISQUEAK on 4 devices, exact ridge leverage scores (eigendecomposition, up to --exact-max),
+uniform Nystrom and scikit-learn's ``Nystroem`` at SQUEAK's dictionary size; the exact
+regularised error ||(K+gI)^-1/2 (K - K~)(K+gI)^-1/2||_2 of each (up to --exact-max). Then a
+NumPyro GP regression with SQUEAK Nystrom features (NUTS over lengthscale, variance, noise)
+vs an exact GP on a subset. Rows are appended to benchmarks/results/squeak.md as they finish.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ["XLA_FLAGS"] = (
+    os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
+).strip()
+
+import argparse  # noqa: E402
+import platform  # noqa: E402
+import time  # noqa: E402
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+from jax.sharding import Mesh  # noqa: E402
+
+from probkit.kernels import (  # noqa: E402
+    RBF,
+    disqueak,
+    nystrom,
+    regularized_error,
+    ridge_leverage_scores,
+    squeak,
+    uniform_dictionary,
+)
+from probkit.kernels._datasets import clustered  # noqa: E402
+
+OUT = os.path.join(os.path.dirname(__file__), "results", "squeak.md")
+GAMMA, EPS, LS, D = 1.0, 0.25, 2.0, 3
+
+
+def emit(line: str) -> None:
+    print(line, flush=True)
+    with open(OUT, "a") as f:
+        f.write(line + "\n")
+
+
+def timed(fn, *args):
+    """(seconds of one run after a warm-up/compile run, result)."""
+    jax.block_until_ready(fn(*args))
+    t = time.perf_counter()
+    out = jax.block_until_ready(fn(*args))
+    return time.perf_counter() - t, out
+
+
+def peak_bytes(fn, *args) -> int:
+    m = jax.jit(fn).lower(*args).compile().memory_analysis()
+    return int(m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes)
+
+
+def sklearn_error(X, K, m, seed):
+    from sklearn.kernel_approximation import Nystroem
+
+    ny = Nystroem(kernel="rbf", gamma=1.0 / (2 * LS**2), n_components=m, random_state=seed)
+    Z = ny.fit_transform(np.asarray(X, np.float64))
+    return float(regularized_error(K, jnp.asarray(Z @ Z.T, K.dtype), GAMMA))
+
+
+def scaling(sizes, exact_max, cap):
+    k = RBF(lengthscale=LS)
+    mesh = Mesh(np.array(jax.devices()[:4]), ("data",))
+    emit(f"\nSQUEAK / DISQUEAK, clustered data d = {D} (4 big + 6 tiny clusters), RBF(lengthscale {LS}), "
+         f"gamma = {GAMMA}, eps = {EPS} (SQUEAK) / {EPS} (DISQUEAK), default qbar, capacity {cap}, chunk {cap // 3}, float32. "
+         "Errors are the exact regularised error ||(K+gI)^-1/2 (K-K~)(K+gI)^-1/2||_2 (float64); "
+         "uniform and sklearn at SQUEAK's dictionary size.\n")
+    emit("| n | qbar | dict size | SQUEAK s | t(n)/t(n/2) | peak MiB | n x n f32 MiB | peak/(n^2 f32) | "
+         "DISQUEAK 4 dev s | exact RLS s | exact/SQUEAK | err SQUEAK | err DISQUEAK | err uniform | err sklearn |")
+    emit("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    prev = None
+    for n in sizes:
+        X, _ = clustered(jax.random.PRNGKey(1), n, D)
+        key = jax.random.PRNGKey(0)
+        sq = jax.jit(lambda key, X: squeak(key, X, k, gamma=GAMMA, eps=EPS, max_dict_size=cap, chunk_size=cap // 3))
+        t_sq, dic = timed(sq, key, X)
+        mem = peak_bytes(lambda key, X: squeak(key, X, k, gamma=GAMMA, eps=EPS, max_dict_size=cap, chunk_size=cap // 3), key, X)
+        dis = lambda key, X: disqueak(key, X, k, gamma=GAMMA, eps=EPS, mesh=mesh, max_dict_size=cap, chunk_size=cap // 3)
+        t_dis, ddic = timed(dis, key, X)
+        size = int(dic.size)
+        nn = n * n * 4
+        row = (f"| {n} | {dic.qbar} | {size} | {t_sq:.2f} | {'' if prev is None else f'{t_sq / prev:.2f}'} | "
+               f"{mem / 2**20:.1f} | {nn / 2**20:.0f} | {mem / nn:.3f} | {t_dis:.2f} |")
+        prev = t_sq
+        if n <= exact_max:
+            t_ex, _ = timed(jax.jit(lambda X: ridge_leverage_scores(k.gram(X), GAMMA)), X)
+            with jax.enable_x64(True):
+                X64 = jnp.asarray(X, jnp.float64)
+                K = k.gram(X64)
+
+                def err(d):
+                    d = jax.tree.map(lambda a: a.astype(jnp.float64) if a.dtype == jnp.float32 else a, d)
+                    return float(regularized_error(K, nystrom(X64, d, k).gram(), GAMMA))
+
+                e_sq, e_dis = err(dic), err(ddic)
+                e_un = err(uniform_dictionary(jax.random.PRNGKey(2), X64, size))
+                e_sk = sklearn_error(X64, K, size, 2)
+            row += (f" {t_ex:.2f} | {t_ex / t_sq:.1f}x | {e_sq:.3f} | {e_dis:.3f} | {e_un:.3f} | {e_sk:.3f} |")
+        else:
+            row += " | | | | | |"
+        emit(row)
+
+
+def gp_benchmark(n, n_exact, seed=0, warmup=150, samples=150):
+    """NUTS on a GP regression with SQUEAK Nystrom features vs an exact GP on a subset."""
+    import numpyro
+    import numpyro.distributions as dist
+    from numpyro.infer import MCMC, NUTS
+
+    rng = np.random.default_rng(seed)
+    f = lambda x: np.sin(3 * x[:, 0]) + 0.5 * np.cos(2 * x[:, 1]) + 0.3 * x[:, 2]
+    Xall = rng.uniform(-2, 2, size=(n + 2000, 3)).astype(np.float32)
+    yall = (f(Xall) + 0.1 * rng.normal(size=len(Xall))).astype(np.float32)
+    X, y, Xt, yt = jnp.asarray(Xall[:n]), jnp.asarray(yall[:n]), jnp.asarray(Xall[n:]), yall[n:]
+    k0 = RBF(lengthscale=0.7)
+    t0 = time.perf_counter()
+    dic = squeak(jax.random.PRNGKey(seed), X, k0, gamma=0.1, eps=0.25, max_dict_size=1024)
+    t_dic = time.perf_counter() - t0
+    dic = dic.compact()
+
+    def model(X, y):
+        ls = numpyro.sample("lengthscale", dist.LogNormal(0.0, 1.0))
+        var = numpyro.sample("variance", dist.LogNormal(0.0, 1.0))
+        noise = numpyro.sample("noise", dist.LogNormal(-2.0, 1.0))
+        ny = nystrom(X, dic, RBF(lengthscale=ls, variance=var))
+        numpyro.sample("y", ny.gp_distribution(noise**2), obs=y)
+
+    def run(model, X, y):
+        mcmc = MCMC(NUTS(model, max_tree_depth=6), num_warmup=warmup, num_samples=samples, progress_bar=False)
+        t = time.perf_counter()
+        mcmc.run(jax.random.PRNGKey(seed + 1), X, y)
+        return mcmc.get_samples(), time.perf_counter() - t
+
+    post, t_sq = run(model, X, y)
+
+    def pred_sq(ls, var, noise):
+        return nystrom(X, dic, RBF(lengthscale=ls, variance=var)).gp_predict(y, noise**2, Xt)[0]
+
+    mean_sq = jnp.mean(jax.lax.map(lambda p: pred_sq(*p), (post["lengthscale"], post["variance"], post["noise"])), 0)
+    rmse_sq = float(np.sqrt(np.mean((np.asarray(mean_sq) - yt) ** 2)))
+
+    Xs, ys = X[:n_exact], y[:n_exact]
+
+    def exact_model(X, y):
+        ls = numpyro.sample("lengthscale", dist.LogNormal(0.0, 1.0))
+        var = numpyro.sample("variance", dist.LogNormal(0.0, 1.0))
+        noise = numpyro.sample("noise", dist.LogNormal(-2.0, 1.0))
+        K = RBF(lengthscale=ls, variance=var).gram(X) + (noise**2 + 1e-5) * jnp.eye(X.shape[0])
+        numpyro.sample("y", dist.MultivariateNormal(jnp.zeros(X.shape[0]), K), obs=y)
+
+    post_ex, t_ex = run(exact_model, Xs, ys)
+
+    def pred_ex(ls, var, noise):
+        kk = RBF(lengthscale=ls, variance=var)
+        A = kk.gram(Xs) + (noise**2 + 1e-5) * jnp.eye(n_exact)
+        return kk.gram(Xt, Xs) @ jnp.linalg.solve(A, ys)
+
+    mean_ex = jnp.mean(jax.lax.map(lambda p: pred_ex(*p), (post_ex["lengthscale"], post_ex["variance"], post_ex["noise"])), 0)
+    rmse_ex = float(np.sqrt(np.mean((np.asarray(mean_ex) - yt) ** 2)))
+    emit(f"\nNumPyro GP regression, f(x) = sin 3x1 + 0.5 cos 2x2 + 0.3 x3 + N(0, 0.1^2), x ~ U[-2,2]^3, "
+         f"2000 test points; NUTS {warmup} warm-up + {samples} draws, max tree depth 6, lengthscale/variance/noise "
+         "sampled:\n")
+    emit("| model | n train | features | dictionary s | NUTS s (incl. compile) | test RMSE (posterior mean) |")
+    emit("|---|---|---|---|---|---|")
+    emit(f"| SQUEAK Nystrom low-rank GP (gamma 0.1, eps 0.25) | {n} | {int(dic.size)} | {t_dic:.1f} | {t_sq:.1f} | {rmse_sq:.4f} |")
+    emit(f"| exact GP (subset) | {n_exact} | - | - | {t_ex:.1f} | {rmse_ex:.4f} |")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--sizes", type=int, nargs="*")
+    ap.add_argument("--exact-max", type=int)
+    ap.add_argument("--gp-n", type=int)
+    ap.add_argument("--gp-exact-n", type=int)
+    ap.add_argument("--capacity", type=int, default=384)
+    ap.add_argument("--gp-steps", type=int, help="NUTS warm-up and draws each")
+    ap.add_argument("--skip-gp", action="store_true")
+    ap.add_argument("--skip-scaling", action="store_true")
+    args = ap.parse_args()
+    sizes = args.sizes or ([1000, 2000, 4000] if args.quick else [2000, 4000, 8000, 16000, 32000, 64000])
+    exact_max = args.exact_max or (2000 if args.quick else 8000)
+    cmd = "python benchmarks/squeak.py" + (" --quick" if args.quick else "")
+    for name in ("sizes", "exact_max", "gp_n", "gp_exact_n", "gp_steps"):
+        v = getattr(args, name)
+        if v:
+            cmd += f" --{name.replace('_', '-')} " + (" ".join(map(str, v)) if isinstance(v, list) else str(v))
+    cmd += " --skip-scaling" * args.skip_scaling + " --skip-gp" * args.skip_gp
+    emit(f"\n## run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: `{cmd}`")
+    emit(f"machine: {platform.machine()}, nproc={os.cpu_count()}, 2-core CPU VM shared with other jobs "
+         f"(timings noisy), jax {jax.__version__}, 4 simulated CPU devices")
+    if not args.skip_scaling:
+        scaling(sizes, exact_max, args.capacity)
+    if not args.skip_gp:
+        gp_benchmark(args.gp_n or (2000 if args.quick else 20000), args.gp_exact_n or (300 if args.quick else 3000),
+                     warmup=args.gp_steps or (100 if args.quick else 300),
+                     samples=args.gp_steps or (100 if args.quick else 300))
+
+
+if __name__ == "__main__":
+    main()
