@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 PRESETS = {
@@ -112,7 +114,7 @@ def resolve_target(name: str):
 
 
 def cmd_run(args) -> int:
-    from .runner import read_records, run_benchmark
+    from .runner import read_records, request_stop, run_benchmark
     from .samplers import RunConfig, get_sampler, parse_sampler_opts
     from .targets import BenchInputError, posteriordb_clone_target, user_target
 
@@ -156,6 +158,13 @@ def cmd_run(args) -> int:
             return _fail(f"{name} must be a positive integer, got {value}")
     seeds = list(range(pick("seeds", 1)))
     out = Path(args.out)
+
+    def on_sigint(signum, frame):
+        request_stop()  # stops at the next run even if this KeyboardInterrupt gets swallowed
+        raise KeyboardInterrupt
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, on_sigint) if main_thread else None
     try:
         run_benchmark(
             targets, samplers, seeds, out, cfg=cfg, sampler_opts=opts, force=args.force,
@@ -169,6 +178,9 @@ def cmd_run(args) -> int:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(130)
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGINT, previous)
     names = {t.name for t in targets}
     records = [r for r in read_records(out) if r["target"] in names and r["sampler"] in samplers]
     return _report(records, out, csv=args.csv, plot=args.plot or preset.get("plot", False))

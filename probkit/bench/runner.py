@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -111,6 +112,14 @@ def run_one(target: Target, sampler: str, seed: int, cfg: RunConfig, opts: dict)
     return record
 
 
+_STOP = threading.Event()
+
+
+def request_stop() -> None:
+    """Ask :func:`run_benchmark` to stop before its next run (called from a SIGINT handler)."""
+    _STOP.set()
+
+
 def run_benchmark(
     targets: list[Target],
     samplers: list[str],
@@ -131,11 +140,13 @@ def run_benchmark(
     done = set() if force else {_key(r["target"], r["sampler"], r["seed"]) for r in read_records(out)}
     todo = [(t, s, seed) for t in targets for s in samplers for seed in seeds if _key(t.name, s, seed) not in done]
     skipped = len(targets) * len(samplers) * len(seeds) - len(todo)
-    if skipped and progress_bar:
+    if skipped:
         print(f"skipping {skipped} finished run(s) recorded in {path} (use --force to re-run)")
     new = []
     bar = tqdm(todo, disable=not progress_bar, desc="bench", unit="run")
     for target, sampler, seed in bar:
+        if _STOP.is_set():  # a SIGINT whose KeyboardInterrupt was swallowed (e.g. in a gc callback)
+            raise KeyboardInterrupt
         bar.set_postfix_str(f"{target.name} / {sampler} / seed {seed}")
         record = run_one(target, sampler, seed, cfg, (sampler_opts or {}).get(sampler, {}))
         _append(path, record)
