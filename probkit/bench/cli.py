@@ -183,7 +183,11 @@ def cmd_run(args) -> int:
             signal.signal(signal.SIGINT, previous)
     names = {t.name for t in targets}
     records = [r for r in read_records(out) if r["target"] in names and r["sampler"] in samplers]
-    return _report(records, out, csv=args.csv, plot=args.plot or preset.get("plot", False))
+    import importlib.util
+
+    # the preset draws figures when matplotlib is there; an explicit --plot requires it
+    preset_plot = preset.get("plot", False) and importlib.util.find_spec("matplotlib") is not None
+    return _report(records, out, csv=args.csv, plot=args.plot or preset_plot)
 
 
 def _report(records, out: Path, *, csv: bool, plot: bool) -> int:
@@ -193,7 +197,11 @@ def _report(records, out: Path, *, csv: bool, plot: bool) -> int:
     if csv:
         print(f"wrote {write_csv(records, out / 'results.csv')}")
     if plot:
-        for path in write_plots(records, out):
+        try:
+            paths = write_plots(records, out)
+        except ImportError as e:
+            return _fail(f"--plot needs matplotlib ({e}); install it with: pip install 'probkit[plot]'")
+        for path in paths:
             print(f"wrote {path}")
     return 0
 
