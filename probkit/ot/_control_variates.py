@@ -21,6 +21,7 @@ import abc
 from typing import ClassVar
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
@@ -81,7 +82,7 @@ def mc_estimate(w: Float[Array, " L"]) -> tuple[Float[Array, ""], Float[Array, "
 
 
 def cv_estimate(
-    w: Float[Array, " L"], g: Float[Array, " L"], g_mean: Float[Array, ""]
+    w: Float[Array, " L"], g: Float[Array, " L"], g_mean: Float[Array, ""], *, detach_coefficient: bool = False
 ) -> tuple[Float[Array, ""], Float[Array, ""]]:
     r"""Control-variate estimate :math:`\hat Z` and its estimated variance.
 
@@ -91,6 +92,11 @@ def cv_estimate(
     :math:`s_e^2 = \sum_l e_l^2 / (L - 2)` the residual variance. This accounts for
     :math:`\hat\alpha` being estimated from the same slices. When :math:`G` is
     (numerically) constant :math:`\hat\alpha = 0` and this is plain Monte Carlo.
+
+    ``detach_coefficient=True`` holds :math:`\hat\alpha` constant under differentiation
+    (same value): :math:`\nabla\hat Z = \nabla\bar W - \hat\alpha\,\nabla(\bar G - \mathbb{E}G)`, the
+    control-variate estimate of :math:`\nabla SW_2^2` with control :math:`\nabla G`, without the
+    term :math:`-(\bar G - \mathbb{E}G)\nabla\hat\alpha`.
     """
     n = w.shape[0]
     w_bar = jnp.mean(w)
@@ -101,6 +107,8 @@ def cv_estimate(
     scale = jnp.sum(g * g)
     ok = s_gg > 1e3 * jnp.finfo(w.dtype).eps * scale
     alpha = jnp.where(ok, jnp.sum(gc * wc) / jnp.where(ok, s_gg, 1.0), 0.0)
+    if detach_coefficient:
+        alpha = jax.lax.stop_gradient(alpha)
     z = w_bar - alpha * (g_bar - g_mean)
     if n < 3:
         return z, jnp.full((), jnp.nan, w.dtype)

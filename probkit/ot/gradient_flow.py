@@ -31,11 +31,15 @@ def sw_gradient_flow(
     estimator: str = "mc",
     projections: str = "uniform",
     save_every: int = 1,
+    detach_coefficient: bool = False,
 ) -> Float[Array, "T n d"]:
     r"""Run ``steps`` SGD steps on :math:`\widehat{SW}_2` and return the trajectory.
 
     Returns an array of shape ``(steps // save_every + 1, n, d)``: ``x0`` then the
     cloud after every ``save_every`` steps. The loop is a ``lax.scan``.
+    ``detach_coefficient`` (control variates only) holds :math:`\hat\alpha` fixed in the
+    gradient, see :func:`probkit.ot.sliced_wasserstein`; ``False`` differentiates through it
+    as Nguyen & Ho's reference code does.
     """
     x0, target = check_samples(x0, target, names=("x0", "target"))
     steps = check_positive_int("steps", steps)
@@ -47,7 +51,7 @@ def sw_gradient_flow(
 
     def loss(x, k):
         return sliced_wasserstein(k, x, target, n_projections=n_projections, estimator=estimator,
-                                  projections=projections)
+                                  projections=projections, detach_coefficient=detach_coefficient)
 
     grad = jax.grad(loss)
 

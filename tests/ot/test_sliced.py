@@ -165,6 +165,77 @@ def test_grad_matches_finite_differences_and_chunking():
         np.testing.assert_allclose(f(x, "cv_upper", chunk=5), values(x)[2], rtol=1e-12)
 
 
+def test_projected_variances_from_covariance_equal_per_slice(monkeypatch):
+    """Both ways of computing theta^T (S1 + S2) theta (and the traces) agree, values and gradients."""
+    from probkit.ot import sliced
+
+    with float64():
+        rng = np.random.default_rng(7)
+        x, y = rng.normal(size=(30, 4)) + 3.0, rng.normal(size=(24, 4)) * 2.0
+        a, b = rng.random(30), rng.random(24)
+        th = rng.normal(size=(9, 4))
+        th = jnp.asarray(th / np.linalg.norm(th, axis=1, keepdims=True))
+        for wa, wb in [(None, None), (jnp.asarray(a / a.sum()), jnp.asarray(b / b.sum()))]:
+
+            def stats(x_, wa=wa, wb=wb):
+                _, _, var_sum, _, trace_sum = sliced.slice_stats(x_, y, wa, wb, th, p=2, need_var=True, chunk_size=4)
+                return jnp.sum(var_sum**2) + trace_sum, (var_sum, trace_sum)
+
+            res = {}
+            for cov in (True, False):
+                monkeypatch.setattr(sliced, "_use_covariance", lambda d, L, cov=cov: cov)
+                (_, res[cov]), grad = jax.jit(jax.value_and_grad(stats, has_aux=True))(jnp.asarray(x))
+                res[cov] += (grad,)
+            for u, v in zip(res[True], res[False]):
+                np.testing.assert_allclose(u, v, rtol=1e-10, atol=1e-12)
+            # direct check of one slice
+            pa = np.full(30, 1 / 30) if wa is None else np.asarray(wa)
+            pb = np.full(24, 1 / 24) if wb is None else np.asarray(wb)
+            xp, yp = x @ np.asarray(th[0]), y @ np.asarray(th[0])
+            np.testing.assert_allclose(pa @ (xp - pa @ xp) ** 2 + pb @ (yp - pb @ yp) ** 2, res[True][0][0], rtol=1e-12)
+
+
+def test_detach_coefficient_keeps_value_and_drops_the_coefficient_gradient():
+    """detach_coefficient: same value; gradient = grad W_bar - alpha_hat grad(G_bar - E G) with alpha_hat fixed."""
+    with float64():
+        rng = np.random.default_rng(8)
+        x, y = rng.normal(size=(20, 3)), rng.normal(size=(20, 3)) * 0.7 + 1.0
+        th = rng.normal(size=(8, 3))
+        th = jnp.asarray(th / np.linalg.norm(th, axis=1, keepdims=True))
+
+        def sw(x_, est, detach=False):
+            return sliced_wasserstein(None, x_, y, projections=th, estimator=est, root=False,
+                                      detach_coefficient=detach)
+
+        def g_minus_mean(x_, est):  # G_bar - E G in closed form (E theta theta^T = I / d)
+            dm = jnp.mean(x_, 0) - jnp.mean(y, 0)
+            g, eg = jnp.mean((th @ dm) ** 2), dm @ dm / 3
+            if est == "cv_upper":
+                s = jnp.cov(x_.T, bias=True) + jnp.cov(y.T, bias=True)
+                g, eg = g + jnp.mean(jnp.sum((th @ s) * th, 1)), eg + jnp.trace(s) / 3
+            return g - eg
+
+        @jax.jit
+        def check(x_):
+            out = {}
+            for est in ("cv_lower", "cv_upper"):
+                z = sw(x_, est)
+                alpha = jax.lax.stop_gradient((sw(x_, "mc") - z) / g_minus_mean(x_, est))
+                out[est] = (
+                    z,
+                    sw(x_, est, True),
+                    jax.grad(lambda u: sw(u, "mc") - alpha * g_minus_mean(u, est))(x_),
+                    jax.grad(lambda u: sw(u, est, True))(x_),
+                    jax.grad(lambda u: sw(u, est))(x_),
+                )
+            return out
+
+        for est, (z, z_detached, expected, got, full) in check(jnp.asarray(x)).items():
+            np.testing.assert_allclose(z_detached, z, rtol=1e-14, err_msg=est)
+            np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12, err_msg=est)
+            assert np.max(np.abs(full - got)) > 1e-6, est  # the alpha_hat term is really dropped
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [
