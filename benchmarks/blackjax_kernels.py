@@ -13,10 +13,15 @@ Each method runs twice; the reported wall time is the second run (compiled
 code cached), the first run's time is shown as ``wall+compile``. ESS is
 ArviZ's bulk ESS, minimum over the posteriordb reference parameters
 (constrained, Stan-named). Gradient evaluations include warm-up.
-Wrapper overhead = probkit wall / blackjax wall − 1 (goal ≤ 5 %).
+Wrapper overhead (goal ≤ 5 %) is measured at the kernel level: compiled
+``BlackJAXKernel.sample`` vs ``blackjax.nuts`` steps on identical trajectories,
+minimum of interleaved repeats (diamonds, whose NUTS transitions cost ~1000
+gradients each: 200 + 200 draws, 100 timed transitions, 3 repeats).
 
-Run: ``python benchmarks/blackjax_kernels.py [--quick]``; rows are appended to
-``benchmarks/results/blackjax_kernels.md`` as they finish.
+Run: ``python benchmarks/blackjax_kernels.py [--quick] [--posteriors eight_schools,kidiq,diamonds]``
+(on a shared machine pin it to one core: ``taskset -c 1 python ...``); each
+row is appended to ``benchmarks/results/blackjax_kernels.md`` as soon as it
+finishes, so an interrupted run keeps what it measured.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import argparse
 import datetime
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -42,6 +48,8 @@ from probkit.infer import BlackJAXKernel, model_logdensity
 
 RESULTS = Path(__file__).resolve().parent / "results" / "blackjax_kernels.md"
 POSTERIORS = ["eight_schools-eight_schools_noncentered", "kidiq-kidscore_momiq", "diamonds-diamonds"]
+#: (warm-up, draws, timed transitions, repeats) for posteriors whose NUTS is slow; others: from the options
+SLOW = {"diamonds-diamonds": (200, 200, 100, 3)}
 
 
 def min_ess(draws: dict, names: list[str]) -> float:
@@ -49,7 +57,7 @@ def min_ess(draws: dict, names: list[str]) -> float:
     return float(min(az.ess(np.asarray(draws[n]), method="bulk") for n in names))
 
 
-def run_probkit(key, model, data, chains, warmup, samples):
+def run_probkit(key, model, data, chains, warmup, samples, kernel_steps, kernel_reps):
     mcmc = MCMC(
         BlackJAXKernel(model, "nuts"), num_warmup=warmup, num_samples=samples, num_chains=chains,
         chain_method="vectorized", progress_bar=False,
@@ -63,10 +71,10 @@ def run_probkit(key, model, data, chains, warmup, samples):
         grads = int(np.sum(mcmc.last_state.warmup_grad_evals)) + int(np.sum(mcmc.get_extra_fields()["num_grad_evals"]))
         return time.perf_counter() - t, flatten_sites(jax.device_get(out), sample_ndim=2), grads
 
-    return once(key), once(jax.random.fold_in(key, 7)), kernel_overhead(mcmc, samples)
+    return once(key), once(jax.random.fold_in(key, 7)), kernel_overhead(mcmc, kernel_steps, kernel_reps)
 
 
-def kernel_overhead(mcmc, n: int, reps: int = 7) -> tuple[float, float]:
+def kernel_overhead(mcmc, n: int, reps: int) -> tuple[float, float]:
     """Steady-state seconds for ``n`` transitions: ``BlackJAXKernel.sample`` vs ``blackjax.nuts`` steps.
 
     Both start from the run's last state (4 chains) and use the same keys, so
@@ -107,7 +115,7 @@ def kernel_overhead(mcmc, n: int, reps: int = 7) -> tuple[float, float]:
     return times[0], times[1]
 
 
-def run_blackjax(key, model, data, chains, warmup, samples):
+def run_blackjax(key, model, data, chains, warmup, samples, *_):
     logdensity_fn, median, postprocess = model_logdensity(model, **data)
 
     def one_chain(k):
@@ -136,7 +144,7 @@ def run_blackjax(key, model, data, chains, warmup, samples):
     return once(key), once(jax.random.fold_in(key, 7)), None
 
 
-def run_numpyro(key, model, data, chains, warmup, samples):
+def run_numpyro(key, model, data, chains, warmup, samples, *_):
     mcmc = MCMC(
         NUTS(model), num_warmup=warmup, num_samples=samples, num_chains=chains,
         chain_method="vectorized", progress_bar=False,
@@ -157,21 +165,22 @@ def run_numpyro(key, model, data, chains, warmup, samples):
 METHODS = {"blackjax": run_blackjax, "probkit": run_probkit, "numpyro": run_numpyro}
 
 
-def header(args) -> str:
-    cmd = "python benchmarks/blackjax_kernels.py" + (" --quick" if args.quick else "")
+def header(args, cmd: str) -> str:
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    affinity = ",".join(map(str, sorted(os.sched_getaffinity(0)))) if hasattr(os, "sched_getaffinity") else "?"
     return (
         f"\n## Run {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC\n\n"
         f"Command: `{cmd}`  \n"
-        f"Machine: {platform.processor() or platform.machine()}, nproc={os.cpu_count()}, "
-        f"2-core CPU VM **shared with other jobs** (timings noisy; ratios from one process); "
-        f"jax {jax.__version__}, blackjax {blackjax.__version__}  \n"
+        f"Machine: {platform.processor() or platform.machine()}, nproc={os.cpu_count()}, CPUs used: {affinity}, "
+        f"2-core CPU VM **shared with other jobs** (load average {load} at the start; timings noisy; "
+        f"ratios from one process); jax {jax.__version__}, blackjax {blackjax.__version__}  \n"
         f"NUTS, {args.chains} chains vectorized, (warm-up + draws) per chain as in the first column; "
         "wall+compile = first run; wall = second run: direct blackjax reuses its compiled function, while "
         "NumPyro's `MCMC.run` (probkit and numpyro rows) re-compiles its sampling loop on every run "
         "(`progress_bar=False`), so their second-run wall still contains that compilation. "
-        "Kernel-level overhead = compiled steady state of `BlackJAXKernel.sample` vs `blackjax.nuts` steps, "
-        "as many transitions as draws, from the run's last state with the same keys (identical trajectories), "
-        "minimum of 7 interleaved repeats.\n\n"
+        "Kernel-level overhead = compiled steady state of `BlackJAXKernel.sample` vs `blackjax.nuts` steps "
+        "from the run's last state with the same keys (identical trajectories), minimum of interleaved repeats "
+        "(transitions × repeats in the column).\n\n"
         "| posterior | method | wall+compile s | wall s | grad evals | min ESS | ESS/s | ESS/grad ×1e3 "
         "| max \\|mean err\\|/sd | wall / blackjax | kernel-level overhead |\n"
         "|---|---|---|---|---|---|---|---|---|---|---|\n"
@@ -182,13 +191,25 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small run: 2 posteriors, short chains")
     parser.add_argument("--chains", type=int, default=4)
+    parser.add_argument(
+        "--posteriors", default=None,
+        help="comma-separated subset of eight_schools, kidiq, diamonds (default: all; --quick: the first two)",
+    )
+    parser.add_argument("--kernel-reps", type=int, default=15, help="repeats of the kernel-level timing")
     args = parser.parse_args()
+    cmd = " ".join(["python benchmarks/blackjax_kernels.py", *sys.argv[1:]])
     args.warmup, args.samples = (300, 300) if args.quick else (1000, 1000)
     posteriors = POSTERIORS[:2] if args.quick else POSTERIORS
-    # diamonds: NUTS trees of ~2^8-2^10 steps over 5000×24 data; fewer draws keep the run in minutes
-    sizes = {name: (args.warmup, args.samples) for name in posteriors}
-    if "diamonds-diamonds" in sizes:
-        sizes["diamonds-diamonds"] = (200, 200)
+    if args.posteriors:
+        wanted = args.posteriors.split(",")
+        unknown = [w for w in wanted if not any(p.split("-")[0] == w for p in POSTERIORS)]
+        if unknown:
+            parser.error(f"unknown posteriors {unknown}; choose from {[p.split('-')[0] for p in POSTERIORS]}")
+        posteriors = [p for p in POSTERIORS if p.split("-")[0] in wanted]
+    # diamonds: NUTS trees of ~2^8-2^10 steps over 5000×24 data; fewer draws and repeats keep the run in minutes
+    sizes = {
+        name: SLOW.get(name, (args.warmup, args.samples, args.samples, args.kernel_reps)) for name in posteriors
+    }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     if not RESULTS.exists():
         RESULTS.write_text(
@@ -196,15 +217,15 @@ def main():
             "direct blackjax.\n"
         )
     with RESULTS.open("a") as f:
-        f.write(header(args))
+        f.write(header(args, cmd))
     for name in posteriors:
         post = posteriordb.load(name)
         model, names = get_model(name), list(post.reference)
         walls = {}
+        warmup, samples, kernel_steps, kernel_reps = sizes[name]
         for method, run in METHODS.items():
-            warmup, samples = sizes[name]
             (t_first, _, _), (t, draws, grads), kernel_times = run(
-                jax.random.PRNGKey(0), model, post.data, args.chains, warmup, samples
+                jax.random.PRNGKey(0), model, post.data, args.chains, warmup, samples, kernel_steps, kernel_reps
             )
             ess = min_ess(draws, names)
             err = max(abs(np.mean(draws[n]) - post.reference[n].mean()) / post.reference[n].std() for n in names)
@@ -213,15 +234,19 @@ def main():
             kernel = "–"
             if kernel_times is not None:
                 k_pk, k_bj = kernel_times
-                kernel = f"{k_pk:.3f} / {k_bj:.3f} s = {100 * (k_pk / k_bj - 1):+.1f} %"
+                kernel = (
+                    f"{k_pk:.3f} / {k_bj:.3f} s = {100 * (k_pk / k_bj - 1):+.1f} % "
+                    f"({kernel_steps} × {kernel_reps})"
+                )
             row = (
                 f"| {name.split('-')[0]} ({warmup}+{samples}) | {method} | {t_first:.2f} | {t:.2f} | {grads} "
                 f"| {ess:.0f} | {ess / t:.1f} | {1e3 * ess / grads:.2f} | {err:.3f} | {ratio} | {kernel} |\n"
             )
             print(row, end="", flush=True)
-            with RESULTS.open("a") as f:
+            with RESULTS.open("a") as f:  # at once: an interrupted run keeps the rows it finished
                 f.write(row)
-
+    with RESULTS.open("a") as f:
+        f.write(f"\nLoad average at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}.\n")
 
 
 if __name__ == "__main__":

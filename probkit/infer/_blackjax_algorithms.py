@@ -31,6 +31,7 @@ from blackjax.adaptation import window_adaptation
 from blackjax.adaptation.window_adaptation import build_schedule
 from blackjax.adaptation.mclmc_adaptation import MCLMCAdaptationState
 from blackjax.mcmc.adjusted_mclmc_dynamic import make_random_trajectory_length_fn
+from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, Float, PRNGKeyArray
 
 
@@ -90,8 +91,8 @@ class AbstractAlgorithm(eqx.Module):
         """blackjax's whole-run tuner for ``num_steps`` transitions: ``(state, params, grad evals)``."""
         raise NotImplementedError
 
-    def adapt_init(self, position: Float[Array, " D"], params: dict) -> Any:
-        """Adaptation state before the first warm-up transition (``online`` algorithms)."""
+    def adapt_init(self, position: Float[Array, " D"], params: dict) -> tuple[Any, dict]:
+        """``(adaptation state, params)`` before the first warm-up transition (``online`` algorithms)."""
         raise NotImplementedError
 
     def adapt_update(
@@ -149,17 +150,33 @@ class _WindowAdapted(AbstractAlgorithm):
             warnings.simplefilter("ignore", DeprecationWarning)
             return window_adaptation.base(not self.dense_mass, self.target_accept)
 
-    def adapt_init(self, position, params):
+    def _adapt_state(self, position, params):
         init, _, _ = self._adaptation()
         state = init(position, params["step_size"])
         if self.dense_mass == (jnp.ndim(params["inverse_mass_matrix"]) == 2):
             state = state._replace(inverse_mass_matrix=params["inverse_mass_matrix"])
         return state
 
+    def adapt_init(self, position, params):
+        """blackjax's ``WindowAdaptationState`` flattened to one vector (:meth:`adapt_update` unflattens it),
+        and ``params`` with its initial step size and inverse mass matrix.
+
+        One array instead of ten keeps the warm-up ``lax.cond`` around every
+        transition cheap after warm-up: its pass-through branch copies one buffer.
+        """
+        state = self._adapt_state(position, params)
+        params = {
+            **params,
+            "step_size": jnp.asarray(state.step_size, params["step_size"].dtype),
+            "inverse_mass_matrix": jnp.asarray(state.inverse_mass_matrix, params["inverse_mass_matrix"].dtype),
+        }
+        return ravel_pytree(state)[0], params
+
     def adapt_update(self, adapt_state, i, num_warmup, position, accept_prob, params):
         _, update, final = self._adaptation()
+        unravel = ravel_pytree(self._adapt_state(position, params))[1]  # the structure (its values are unused)
         stage = build_schedule(num_warmup)[jnp.clip(i, 0, num_warmup - 1)]
-        new = update(adapt_state, (stage[0], stage[1]), position, accept_prob)
+        new = update(unravel(adapt_state), (stage[0], stage[1]), position, accept_prob)
         step_size, imm = final(new)  # Stan: the averaged step size once warm-up ends
         last = i == num_warmup - 1
         new_params = {
@@ -170,7 +187,7 @@ class _WindowAdapted(AbstractAlgorithm):
             ),
         }
         keep = lambda a, b: jax.tree.map(lambda u, v: jnp.where(i < num_warmup, u, v), a, b)  # noqa: E731
-        return keep(new, adapt_state), keep(new_params, params)
+        return keep(ravel_pytree(new)[0], adapt_state), keep(new_params, params)
 
 
 class _HMCFamily(_WindowAdapted):

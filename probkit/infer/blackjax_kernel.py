@@ -24,7 +24,8 @@ class BlackJAXState(NamedTuple):
 
     - ``i``: transitions done (warm-up included); ``z``: unconstrained latent sites;
     - ``sampler_state``: blackjax's state on the flat position; ``params``: tuned parameters;
-      ``adapt_state``: blackjax's window-adaptation state (``None`` if not adapted online);
+      ``adapt_state``: blackjax's window-adaptation state flattened to one vector
+      (``None`` if not adapted online);
     - ``accept_prob``, ``num_steps`` (integration steps), ``diverging``,
       ``energy`` (NaN where undefined), ``num_grad_evals``: of the last transition;
     - ``warmup_grad_evals``: gradient evaluations spent before the first
@@ -269,14 +270,7 @@ class BlackJAXKernel(MCMCKernel):
         params = self._params(position)
         if self.adaptation == "auto" and num_warmup > 0:
             if self._algorithm.online:
-                adapt_state = self._algorithm.adapt_init(position, params)
-                params = {
-                    **params,
-                    "step_size": jnp.asarray(adapt_state.step_size, params["step_size"].dtype),
-                    "inverse_mass_matrix": jnp.asarray(
-                        adapt_state.inverse_mass_matrix, params["inverse_mass_matrix"].dtype
-                    ),
-                }
+                adapt_state, params = self._algorithm.adapt_init(position, params)
             else:
                 sampler_state, params, tune_grads = self._algorithm.tune(
                     k_tune, sampler_state, params, logdensity_fn, num_warmup
@@ -348,13 +342,12 @@ class BlackJAXKernel(MCMCKernel):
             rng_key=key,
         )
 
-    def _adapt(self, state: BlackJAXState) -> BlackJAXState:
-        """Window-adaptation update after warm-up transition ``state.i - 1``."""
-        adapt_state, params = self._algorithm.adapt_update(
+    def _adapt(self, state: BlackJAXState) -> tuple[Any, dict]:
+        """Window-adaptation update after warm-up transition ``state.i - 1``: ``(adapt_state, params)``."""
+        return self._algorithm.adapt_update(
             state.adapt_state, state.i - 1, self._num_warmup, state.sampler_state.position, state.accept_prob,
             state.params,
         )
-        return state._replace(adapt_state=adapt_state, params=params)
 
     @staticmethod
     def _skip(state: BlackJAXState) -> BlackJAXState:
@@ -374,7 +367,11 @@ class BlackJAXKernel(MCMCKernel):
             return vmap(self._transition)(state)
         if self._algorithm.online:  # adapt after warm-up transitions only: no adaptation cost when sampling
             new = vmap(self._transition)(state)
-            return jax.lax.cond(i < self._num_warmup, vmap(self._adapt), lambda s: s, new)
+            # the cond carries only what the adaptation changes (its pass-through branch copies its outputs)
+            adapt_state, params = jax.lax.cond(
+                i < self._num_warmup, vmap(self._adapt), lambda s: (s.adapt_state, s.params), new
+            )
+            return new._replace(adapt_state=adapt_state, params=params)
         return jax.lax.cond(i < self._num_warmup, vmap(self._skip), vmap(self._transition), state)
 
     def postprocess_fn(self, model_args, model_kwargs):
