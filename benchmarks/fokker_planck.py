@@ -1,8 +1,11 @@
 """Fokker-Planck regularised score-based diffusion (issue 10; Deveney et al., 2023), CPU scale.
 
-The paper's experiment: a log-density network u(t, x) (score = grad_x u) is trained on
-2-D data under a VP SDE with denoising score matching plus w_R * E[R^2], R the
-log-density Fokker-Planck residual at collocation points, for w_R in {0, 0.1, 1, 10}.
+The paper's experiment: a log-density network u(t, x) = h(t, x)/sigma(t) (score = grad_x u)
+is trained on 2-D data under a VP SDE with denoising score matching (sigma^2 weighting)
+plus w_R times the Fokker-Planck penalty at collocation points uniform on a box, for
+w_R in {0, 0.1, 1, 10}. The penalty is probkit's default: the score residual
+sigma * grad_x R[u], normalised by sigma^2 / g^2 (see probkit/generative/diffusion_training.py;
+the plain log-density residual collapses the score to the flat solution u = c(t)).
 For each model we draw n samples with the probability-flow ODE (Tsit5, adaptive) and
 with the reverse SDE (Euler-Maruyama) from the SAME prior draws, and report
 
@@ -20,8 +23,8 @@ Every w_R uses the same initialisation, data stream and training budget.
 Goal (paper's direction): the ODE-SDE W2^2 falls >= 3x from w_R = 0 to 10 and the
 ODE-truth W2^2 is lower at w_R in {0.1, 1} than at 0.
 
-Outcome at CPU scale: not reproduced (every w_R > 0 run diverged); see the diagnosis in
-benchmarks/results/fokker_planck.md.
+Earlier runs with the plain log-density residual diverged for every w_R > 0; the diagnosis
+is kept in benchmarks/results/fokker_planck.md.
 
 Usage: python benchmarks/fokker_planck.py [--quick] [--data blob,circles,checkerboard]
 Rows are appended to benchmarks/results/fokker_planck.md as each run finishes.
@@ -89,7 +92,7 @@ def run(name, w, cfg, key):
     sample = DATA[name]
     sde = VPSDE()
     k_init, k_train, k_eval = jax.random.split(key, 3)
-    model = LogDensityNet(k_init, 2, width=cfg["width"], depth=cfg["depth"])
+    model = LogDensityNet(k_init, 2, sde=sde, width=cfg["width"], depth=cfg["depth"])
     opt = optax.adam(optax.cosine_decay_schedule(cfg["lr"], cfg["steps"], alpha=0.1))
     t0 = time.perf_counter()
     model, losses = train_score_model(k_train, model, sde, sample, steps=cfg["steps"], batch_size=cfg["batch"],
@@ -144,7 +147,7 @@ def main():
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args()
     if args.quick:
-        cfg = dict(steps=1500, batch=256, n_colloc=256, width=64, depth=3, lr=2e-3, n=2000, sde_steps=500)
+        cfg = dict(steps=3000, batch=256, n_colloc=256, width=64, depth=3, lr=2e-3, n=2000, sde_steps=500)
     else:
         cfg = dict(steps=4000, batch=512, n_colloc=512, width=128, depth=3, lr=2e-3, n=4000, sde_steps=1000)
     cfg["progress"] = not args.no_progress
@@ -156,7 +159,8 @@ def main():
                 f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs shared with other jobs, "
                 f"jax {jax.__version__}, POT {ot.__version__}; scale: "
                 f"{json.dumps({k: v for k, v in cfg.items() if k != 'progress'})}; VP SDE (beta 0.1..20), "
-                "LogDensityNet, ODE Tsit5 adaptive rtol=atol=1e-4, SDE Euler-Maruyama.\n\n"
+                "LogDensityNet(sde=sde) (u = h/sigma), penalty: normalised score residual (probkit default), "
+                "box collocation, ODE Tsit5 adaptive rtol=atol=1e-4, SDE Euler-Maruyama.\n\n"
                 "| data | w_R | W2² ODE-truth | W2² SDE-truth | W2² ODE-SDE | SW2 ODE-truth | SW2 SDE-truth | "
                 "SW2 ODE-SDE | W2² floor (truth-truth) | NFE ODE / SDE | train s |\n"
                 "|---|---|---|---|---|---|---|---|---|---|---|\n")

@@ -19,7 +19,7 @@ Toy data: :mod:`~probkit.generative.datasets`. NumPyro: :class:`InterpolantDistr
 Score-based diffusion (Song et al.; Fokker–Planck regularisation of Deveney et al.):
 forward SDEs :class:`VPSDE` (OU: :meth:`VPSDE.ou`), :class:`VESDE`, :class:`SubVPSDE`;
 models :class:`ScoreNet`, :class:`LogDensityNet`, exact :class:`GaussianScore`;
-:func:`dsm_loss`, :func:`fokker_planck_residual`, :func:`train_score_model`
+:func:`dsm_loss`, :func:`fokker_planck_residual`, :func:`score_fokker_planck_residual`, :func:`train_score_model`
 (``fp_weight`` = w_R); samplers :func:`reverse_sde` (Euler–Maruyama or
 predictor–corrector), :func:`probability_flow_ode` and :func:`diffusion_log_prob`
 (named apart from the interpolant samplers ``sample_sde``/``sample_ode``, which take
@@ -27,7 +27,7 @@ a velocity field rather than a score and an SDE).
 """
 
 from . import datasets
-from .diffusion_losses import dsm_loss, fokker_planck_residual, sample_collocation
+from .diffusion_losses import dsm_loss, fokker_planck_residual, sample_collocation, score_fokker_planck_residual
 from .diffusion_sampling import diffusion_log_prob, probability_flow_ode, reverse_sde
 from .diffusion_training import train_score_model
 from .exact import GaussianMixtureFields
@@ -64,6 +64,7 @@ __all__ = [
     "diffusion_log_prob",
     "dsm_loss",
     "fokker_planck_residual",
+    "score_fokker_planck_residual",
     "probability_flow_ode",
     "reverse_sde",
     "sample_collocation",

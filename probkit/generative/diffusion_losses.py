@@ -39,7 +39,8 @@ from jaxtyping import Array, Float, PRNGKeyArray, ScalarLike
 from .._validate import check_choice, check_positive_int
 from .sde import AbstractSDE
 
-__all__ = ["WEIGHTINGS", "dsm_loss", "sample_times", "fokker_planck_residual", "sample_collocation"]
+__all__ = ["WEIGHTINGS", "dsm_loss", "sample_times", "fokker_planck_residual", "score_fokker_planck_residual",
+           "sample_collocation"]
 
 WEIGHTINGS = ("sigma2", "likelihood", "none")
 TIME_SAMPLING = ("uniform", "stratified")
@@ -128,6 +129,27 @@ def _residual_one(u, sde, t, x, probes):
     return u_t + sde.drift_divergence(t, x) + jnp.dot(f, g) - 0.5 * g2 * (lap + jnp.sum(g**2))
 
 
+def _residual_inputs(u, sde, x, t, method, key, n_probes):
+    _check_sde(sde)
+    if not callable(u):
+        raise TypeError(f"u must be a callable (t, x) -> scalar log-density, got {u!r}")
+    x = _check_batch("x", x, 2)
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        x = x.astype(jnp.result_type(float))
+    t = _check_batch("t", t, 1)
+    if t.shape[0] != x.shape[0]:
+        raise ValueError(f"t must have one time per point, shape ({x.shape[0]},), got {t.shape}")
+    check_choice("method", method, ("auto", "exact", "hutchinson"))
+    n_probes = check_positive_int("n_probes", n_probes)
+    n, d = x.shape
+    method = ("exact" if d <= 16 else "hutchinson") if method == "auto" else method
+    if method == "exact":
+        return x, t.astype(x.dtype), None
+    if key is None:
+        raise ValueError("key is required for method='hutchinson'")
+    return x, t.astype(x.dtype), jax.random.rademacher(key, (n, n_probes, d), dtype=x.dtype)
+
+
 def fokker_planck_residual(
     u: Callable[[ScalarLike, Float[Array, " d"]], Float[Array, ""]],
     sde: AbstractSDE,
@@ -151,32 +173,47 @@ def fokker_planck_residual(
     Returns:
         the residuals ``(n,)``.
     """
-    _check_sde(sde)
-    if not callable(u):
-        raise TypeError(f"u must be a callable (t, x) -> scalar log-density, got {u!r}")
-    x = _check_batch("x", x, 2)
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        x = x.astype(jnp.result_type(float))
-    t = _check_batch("t", t, 1)
-    if t.shape[0] != x.shape[0]:
-        raise ValueError(f"t must have one time per point, shape ({x.shape[0]},), got {t.shape}")
-    check_choice("method", method, ("auto", "exact", "hutchinson"))
-    n_probes = check_positive_int("n_probes", n_probes)
-    n, d = x.shape
-    method = ("exact" if d <= 16 else "hutchinson") if method == "auto" else method
-    if method == "exact":
-        return _residuals(u, sde, x, t.astype(x.dtype), None)
-    if key is None:
-        raise ValueError("key is required for method='hutchinson'")
-    probes = jax.random.rademacher(key, (n, n_probes, d), dtype=x.dtype)
-    return _residuals(u, sde, x, t.astype(x.dtype), probes)
+    return _residuals(u, sde, *_residual_inputs(u, sde, x, t, method, key, n_probes), False)
+
+
+def score_fokker_planck_residual(
+    u: Callable[[ScalarLike, Float[Array, " d"]], Float[Array, ""]],
+    sde: AbstractSDE,
+    x: Float[Array, "n d"],
+    t: Float[Array, " n"],
+    *,
+    method: str = "auto",
+    key: PRNGKeyArray | None = None,
+    n_probes: int = 1,
+) -> Float[Array, "n d"]:
+    r"""Score Fokker–Planck residual :math:`
+abla_x R[u](t_i, x_i)`.
+
+    The score :math:`s = 
+abla_x u` obeys
+    :math:`\partial_t s = 
+abla_xig[-
+abla\cdot f - f\cdot s + 	frac12 g^2(
+abla\cdot s + |s|^2)ig]`,
+    whose residual is :math:`
+abla_x R[u]`: it is blind to a time-only constant in
+    :math:`u` (which DSM cannot see and the samplers never use). With ``"hutchinson"``
+    the probes are held fixed, so the estimate stays unbiased. Arguments as
+    :func:`fokker_planck_residual`; returns ``(n, d)``.
+    """
+    return _residuals(u, sde, *_residual_inputs(u, sde, x, t, method, key, n_probes), True)
 
 
 @eqx.filter_jit
-def _residuals(u, sde, x, t, probes):
+def _residuals(u, sde, x, t, probes, gradient):
+    def one(t_i, x_i, p_i):
+        if gradient:
+            return jax.grad(lambda y: _residual_one(u, sde, t_i, y, p_i))(x_i)
+        return _residual_one(u, sde, t_i, x_i, p_i)
+
     if probes is None:
-        return jax.vmap(lambda t_i, x_i: _residual_one(u, sde, t_i, x_i, None))(t, x)
-    return jax.vmap(lambda t_i, x_i, p_i: _residual_one(u, sde, t_i, x_i, p_i))(t, x, probes)
+        return jax.vmap(lambda t_i, x_i: one(t_i, x_i, None))(t, x)
+    return jax.vmap(one)(t, x, probes)
 
 
 def sample_collocation(

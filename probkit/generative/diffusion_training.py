@@ -1,19 +1,23 @@
-r"""Training a score model: denoising score matching plus :math:`w_R\,E[R^2]`, the
-Fokker–Planck residual at collocation points (Deveney et al., 2023), on the shared
+r"""Training a score model: denoising score matching plus :math:`w_R` times a Fokker–Planck
+penalty at collocation points (Deveney et al., 2023), on the shared
 :func:`~probkit.generative.training.fit` loop.
 
 Per step: a data batch :math:`x_0` (``batch_size``), times :math:`t` in
 :math:`[t_\epsilon, T]`, :math:`z \sim N(0, I)`, and (when ``fp_weight > 0``)
-``n_collocation`` points uniform on a box :math:`\times\,[t_\epsilon, T]` (or perturbed
-data points, ``collocation="data"``):
+``n_collocation`` points :math:`(t_j, x_j)` uniform on a box :math:`\times\,[t_{FP}, T]`
+(or perturbed data, or half of each):
 
-.. math:: L = L_{DSM} + w_R\,\tfrac1{n_c}\textstyle\sum_j R[u](t_j, x_j)^2.
+.. math:: L = L_{DSM} + w_R\,\tfrac1{n_c}\textstyle\sum_j \lambda(t_j)^2\,|\rho_j|^2,
 
-Caveat: :math:`u = c(t)` with :math:`c' = -\nabla\cdot f` (a flat, improper density)
-solves the equation exactly, so only DSM separates the true :math:`u` from it. In short
-CPU runs (``benchmarks/results/fokker_planck.md``) a large :math:`w_R` pulled the score
-towards that flat branch and the samplers diverged; check the score error, not only the
-residual, when tuning :math:`w_R`.
+with :math:`\rho = \sigma\nabla_x R[u]` (``fp_residual="score"``, the default: the score
+Fokker–Planck equation, blind to the time-only constant in :math:`u` that DSM cannot fix)
+or :math:`\rho = R[u]` (``"log_density"``), and :math:`\lambda = \sigma(t)^2/g(t)^2`
+(``fp_normalize=True``) or 1. The normalisation makes the penalty dimensionless on the
+scale of :math:`\sigma^2`-weighted DSM: a score error :math:`\delta s` moves :math:`R` by
+about :math:`g^2\sigma^{-2}\,|\sigma\delta s|`, so :math:`\lambda R` is of the order of the
+noise-prediction error at every time. Without it the penalty is dominated by small
+times and the box's far corners, and short runs collapse the score to the flat solution
+:math:`u = c(t)` of the log-density equation (``benchmarks/results/fokker_planck.md``).
 """
 
 from __future__ import annotations
@@ -32,8 +36,8 @@ from .diffusion_losses import (
     _check_sde,
     dsm_loss,
     fokker_planck_residual,
-    sample_collocation,
     sample_times,
+    score_fokker_planck_residual,
 )
 from .interpolant_losses import as_sampler
 from .score_models import AbstractLogDensityModel, AbstractScoreModel
@@ -42,7 +46,8 @@ from .training import fit
 
 __all__ = ["train_score_model", "make_score_loss", "default_collocation_box"]
 
-COLLOCATION = ("box", "data")
+COLLOCATION = ("box", "data", "mixed")
+FP_RESIDUALS = ("score", "log_density")
 
 
 def default_collocation_box(key: PRNGKeyArray, sde: AbstractSDE, sample_data, *, n: int = 4096,
@@ -58,6 +63,29 @@ def default_collocation_box(key: PRNGKeyArray, sde: AbstractSDE, sample_data, *,
     return lo - margin * w, hi + margin * w
 
 
+def _fp_scale(sde, t, residual, normalize):
+    r""":math:`\lambda(t)` (times :math:`\sigma(t)` for the score residual), see the module docstring."""
+    std = sde.marginal(t)[1]
+    lam = std**2 / sde.diffusion(t) ** 2 if normalize else jnp.ones_like(std)
+    return lam * std if residual == "score" else lam
+
+
+def _collocation(key, kind, n, sde, draw, lo, hi, t_min, dtype):
+    """Collocation ``(x, t)``: uniform on the box, perturbed data, or half of each (``"mixed"``)."""
+    if kind == "mixed":
+        k_b, k_d = jax.random.split(key)
+        n_box = n // 2
+        xb, tb = _collocation(k_b, "box", n_box, sde, draw, lo, hi, t_min, dtype)
+        xd, td = _collocation(k_d, "data", n - n_box, sde, draw, lo, hi, t_min, dtype)
+        return jnp.concatenate([xb, xd]), jnp.concatenate([tb, td])
+    k_x, k_t, k_z = jax.random.split(key, 3)
+    t = sample_times(k_t, n, t_min, sde.T, method="stratified", dtype=dtype)
+    if kind == "box":
+        return jax.random.uniform(k_x, (n, lo.shape[0]), dtype, lo.astype(dtype), hi.astype(dtype)), t
+    x0 = draw(k_x, n).astype(dtype)  # perturbed data: x_t = m(t) x_0 + σ(t) z
+    return jax.vmap(sde.perturb)(t, x0, jax.random.normal(k_z, x0.shape, dtype)), t
+
+
 def make_score_loss(
     sde: AbstractSDE,
     sample_data,
@@ -71,7 +99,8 @@ def make_score_loss(
     t_eps: float | None = None,
     fp_method: str = "auto",
     collocation: str = "box",
-    fp_center: int = 0,
+    fp_residual: str = "score",
+    fp_normalize: bool = True,
     fp_t_min: float | None = None,
     key: PRNGKeyArray | None = None,
 ):
@@ -82,12 +111,11 @@ def make_score_loss(
     check_choice("time_sampling", time_sampling, TIME_SAMPLING)
     check_choice("fp_method", fp_method, ("auto", "exact", "hutchinson"))
     check_choice("collocation", collocation, COLLOCATION)
+    check_choice("fp_residual", fp_residual, FP_RESIDUALS)
     check_positive("fp_weight", fp_weight, allow_zero=True)
     n_collocation = check_positive_int("n_collocation", n_collocation)
-    fp_center = check_positive_int("fp_center", fp_center, minimum=0)
-    if fp_center and (fp_center < 2 or n_collocation % fp_center):
-        raise ValueError(f"fp_center must be 0 or an integer >= 2 dividing n_collocation = {n_collocation}, "
-                         f"got {fp_center}")
+    if not isinstance(fp_normalize, bool):
+        raise TypeError(f"fp_normalize must be a bool, got {fp_normalize!r}")
     t_eps = sde.t_eps if t_eps is None else t_eps
     if not (isinstance(t_eps, (int, float)) and 0 < t_eps < sde.T):
         raise ValueError(f"t_eps must be a float in (0, T = {sde.T}), got {t_eps!r}")
@@ -95,8 +123,9 @@ def make_score_loss(
     if not (isinstance(fp_t_min, (int, float)) and 0 < fp_t_min < sde.T):
         raise ValueError(f"fp_t_min must be a float in (0, T = {sde.T}), got {fp_t_min!r}")
     draw = as_sampler("sample_data", sample_data)
-    if fp_weight > 0 and collocation == "box" and collocation_box is None:
+    if fp_weight > 0 and collocation != "data" and collocation_box is None:
         collocation_box = default_collocation_box(jax.random.PRNGKey(0) if key is None else key, sde, draw)
+    lo = hi = None
     if collocation_box is not None:
         lo, hi = (jnp.asarray(b) for b in collocation_box)
         if lo.ndim != 1 or lo.shape != hi.shape or not bool(jnp.all(hi > lo)):
@@ -109,22 +138,12 @@ def make_score_loss(
         z = jax.random.normal(k_z, x0.shape, x0.dtype)
         loss = dsm_loss(model.score, sde, t, x0, z, weighting=weighting, antithetic=antithetic)
         if fp_weight > 0:
-            if collocation == "box":
-                xc, tc = sample_collocation(k_c, n_collocation, lo.astype(x0.dtype), hi.astype(x0.dtype), fp_t_min, sde.T)
-            else:  # perturbed data: x_t = m(t) x_0 + σ(t) z at fresh (x_0, t, z)
-                k_cx, k_ct, k_cz = jax.random.split(k_c, 3)
-                tc = sample_times(k_ct, n_collocation, fp_t_min, sde.T, method="stratified", dtype=x0.dtype)
-                x0c = draw(k_cx, n_collocation).astype(x0.dtype)
-                xc = jax.vmap(sde.perturb)(tc, x0c, jax.random.normal(k_cz, x0c.shape, x0.dtype))
-            if fp_center:  # groups of fp_center points share a time; centre R within each group
-                tc = jnp.repeat(tc[::fp_center], fp_center)
-                if collocation == "data":
-                    xc = jax.vmap(sde.perturb)(tc, x0c, jax.random.normal(k_cz, x0c.shape, x0.dtype))
-            r = fokker_planck_residual(model, sde, xc, tc, method=fp_method, key=k_h)
-            if fp_center:
-                r = r.reshape(-1, fp_center)
-                r = (r - jnp.mean(r, axis=1, keepdims=True)) * jnp.sqrt(fp_center / (fp_center - 1))
-            loss = loss + fp_weight * jnp.mean(r**2)
+            xc, tc = _collocation(k_c, collocation, n_collocation, sde, draw, lo, hi, fp_t_min, x0.dtype)
+            residual = score_fokker_planck_residual if fp_residual == "score" else fokker_planck_residual
+            r = residual(model, sde, xc, tc, method=fp_method, key=k_h).reshape(n_collocation, -1)
+            scale = jax.vmap(lambda ti: _fp_scale(sde, ti, fp_residual, fp_normalize))(tc)
+            r = r * scale[:, None]
+            loss = loss + fp_weight * jnp.mean(jnp.sum(r**2, axis=1))
         return loss
 
     return loss_fn
@@ -149,7 +168,8 @@ def train_score_model(
     t_eps: float | None = None,
     fp_method: str = "auto",
     collocation: str = "box",
-    fp_center: int = 0,
+    fp_residual: str = "score",
+    fp_normalize: bool = True,
     fp_t_min: float | None = None,
     checkpoint_path: str | os.PathLike | None = None,
     checkpoint_every: int | None = None,
@@ -164,17 +184,16 @@ def train_score_model(
         sample_data: sampler ``(key, n) -> (n, d)`` or a data array ``(N, d)``.
         steps, batch_size: optimiser steps and data points per step.
         fp_weight: :math:`w_R \ge 0`. n_collocation: collocation points per step.
-        collocation: where the residual is penalised: ``"box"`` (uniform on
-            ``collocation_box`` × :math:`[t_\epsilon, T]`, the paper's choice) or ``"data"``
-            (perturbed data :math:`x_t = m x_0 + \sigma z`, the DSM distribution).
+        collocation: where the penalty is evaluated: ``"box"`` (uniform on
+            ``collocation_box`` × :math:`[t_{FP}, T]`, the paper's choice), ``"data"``
+            (perturbed data :math:`x_t = m x_0 + \sigma z`, the DSM distribution) or
+            ``"mixed"`` (half of each).
         collocation_box: ``(low, high)`` of the collocation box (default
             :func:`default_collocation_box`).
-        fp_center: 0 (default: the plain :math:`E[R^2]`), or a group size :math:`k \ge 2`:
-            collocation points come in groups of :math:`k` sharing one time and the
-            penalty is the within-group variance of :math:`R` (unbiased,
-            :math:`\tfrac{k}{k-1}\times` the centred mean square). This ignores the
-            :math:`c'(t)` that a time-only constant in :math:`u` adds to :math:`R` — a
-            constant DSM cannot see and samplers never use.
+        fp_residual: ``"score"`` (default; :math:`\sigma\nabla_x R`, see
+            :func:`~probkit.generative.score_fokker_planck_residual`) or ``"log_density"``
+            (:math:`R` itself, which also penalises the time-only constant of :math:`u`).
+        fp_normalize: scale the residual by :math:`\sigma(t)^2/g(t)^2` (module docstring).
         fp_t_min: collocation times are drawn from :math:`[t_{FP}, T]` (default ``t_eps``).
         optimizer: optax transformation (default Adam 1e-3). progress_bar: tqdm bar.
         weighting: DSM weighting ``"sigma2"``/``"likelihood"``/``"none"``.
@@ -198,7 +217,7 @@ def train_score_model(
     loss_fn = make_score_loss(
         sde, sample_data, fp_weight=fp_weight, n_collocation=n_collocation, collocation_box=collocation_box,
         weighting=weighting, time_sampling=time_sampling, antithetic=antithetic, t_eps=t_eps, fp_method=fp_method,
-        collocation=collocation, fp_center=fp_center, fp_t_min=fp_t_min,
+        collocation=collocation, fp_residual=fp_residual, fp_normalize=fp_normalize, fp_t_min=fp_t_min,
         key=k_box,
     )
     return fit(k_fit, model, loss_fn, steps=steps, batch_size=batch_size, optimizer=optimizer,

@@ -17,6 +17,7 @@ from probkit.generative import (
     dsm_loss,
     fokker_planck_residual,
     sample_collocation,
+    score_fokker_planck_residual,
 )
 
 MU = np.array([1.0, -0.5, 0.3])
@@ -48,6 +49,13 @@ def test_exact_gaussian_log_density_has_zero_residual(key, sde):
         # a time-only constant c(t) shifts R by c'(t) exactly
         r_c = fokker_planck_residual(lambda s, y: u(s, y) + 0.3 * s, sde, x, t)
         np.testing.assert_allclose(r_c, r + 0.3, atol=1e-9)
+        # the score residual is grad_x R: zero here, blind to c(t), equal to autodiff of R
+        rs = score_fokker_planck_residual(lambda s, y: u(s, y) + 0.3 * s, sde, x, t)
+        assert rs.shape == (40, 3) and float(jnp.max(jnp.abs(rs))) < 1e-5
+        v = lambda s, y: 1.02 * u(s, y)  # noqa: E731
+        rs = score_fokker_planck_residual(v, sde, x[:3], t[:3])
+        ref = jax.vmap(jax.grad(lambda y, s: fokker_planck_residual(v, sde, y[None], s[None])[0]))(x[:3], t[:3])
+        np.testing.assert_allclose(rs, ref, rtol=1e-8)
 
 
 @pytest.mark.slow
