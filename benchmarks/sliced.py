@@ -1,9 +1,10 @@
 """Sliced Wasserstein: probkit vs POT (numpy) and ott-jax, plus estimator variance.
 
-    python benchmarks/sliced.py [--quick] [--out benchmarks/results/sliced.jsonl]
+    python benchmarks/sliced.py [--quick] [--probkit-only] [--max-work 1e9] [--out benchmarks/results/sliced.jsonl]
 
 Part 1 (timing): seconds per estimate after compilation, same directions for all
-libraries, n x d x L grid. Part 2 (accuracy): variance and mean absolute error of
+libraries, n x d x L grid; probkit's three estimators are timed round-robin in
+the same rounds so that their ratio (the CV overhead) is not skewed by load drift. Part 2 (accuracy): variance and mean absolute error of
 SW_2^2 over seeds vs a 10^5-projection reference, for Gaussian clouds with
 different/equal means, 8x8 digits (scikit-learn) and 3-D point clouds.
 Every finished figure is appended to the JSONL file at once.
@@ -35,16 +36,26 @@ def best_time(fn, repeats=3):
     return min(times)
 
 
+def interleaved_times(fns, repeats):
+    """Best time of each callable over ``repeats`` round-robin rounds (load drifts hit all alike)."""
+    for fn in fns.values():
+        jax.block_until_ready(fn())  # compile / warm up
+    times = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            t = time.perf_counter()
+            jax.block_until_ready(fn())
+            times[k].append(time.perf_counter() - t)
+    return {k: min(v) for k, v in times.items()}
+
+
 def append(path, record):
     with open(path, "a") as f:
         f.write(json.dumps(record) + "\n")
     print(json.dumps(record), flush=True)
 
 
-def timing(out, grid, repeats):
-    import ot
-    from ott.tools import sliced as ott_sliced
-
+def timing(out, grid, repeats, probkit_only=False):
     for n, d, L in tqdm(grid, desc="timing"):
         rng = np.random.default_rng(0)
         x = rng.normal(size=(n, d)).astype(np.float32)
@@ -52,18 +63,27 @@ def timing(out, grid, repeats):
         th = rng.normal(size=(L, d)).astype(np.float32)
         th /= np.linalg.norm(th, axis=1, keepdims=True)
         xj, yj, thj = jnp.asarray(x), jnp.asarray(y), jnp.asarray(th)
-        rec = {"part": "timing", "n": n, "d": d, "L": L}
+        rec = {"part": "timing", "n": n, "d": d, "L": L, "repeats": repeats}
+        fns = {}
         for est in ("mc", "cv_lower", "cv_upper"):
             f = jax.jit(lambda a, b, t, est=est: sliced_wasserstein(None, a, b, projections=t, estimator=est))
-            rec[f"probkit_{est}_s"] = best_time(lambda: f(xj, yj, thj), repeats)
-        ott_f = jax.jit(lambda a, b, t: ott_sliced.sliced_wasserstein(a, b, proj_fn=lambda z: z @ t.T)[0])
-        rec["ott_s"] = best_time(lambda: ott_f(xj, yj, thj), repeats)
-        if n * L <= 10**7:  # POT-numpy is slow beyond this
-            rec["pot_numpy_s"] = best_time(lambda: ot.sliced_wasserstein_distance(x, y, projections=th.T), repeats)
-            rec["speedup_vs_pot_numpy"] = rec["pot_numpy_s"] / rec["probkit_mc_s"]
-        rec["speedup_vs_ott"] = rec["ott_s"] / rec["probkit_mc_s"]
+            fns[est] = lambda f=f: f(xj, yj, thj)
+        for est, t in interleaved_times(fns, repeats).items():
+            rec[f"probkit_{est}_s"] = t
         rec["cv_lower_overhead"] = rec["probkit_cv_lower_s"] / rec["probkit_mc_s"] - 1
         rec["cv_upper_overhead"] = rec["probkit_cv_upper_s"] / rec["probkit_mc_s"] - 1
+        if probkit_only:
+            append(out, rec)
+            continue
+        import ot
+        from ott.tools import sliced as ott_sliced
+
+        ott_f = jax.jit(lambda a, b, t: ott_sliced.sliced_wasserstein(a, b, proj_fn=lambda z: z @ t.T)[0])
+        rec["ott_s"] = best_time(lambda: ott_f(xj, yj, thj), min(repeats, 3))
+        if n * L <= 10**7:  # POT-numpy is slow beyond this
+            rec["pot_numpy_s"] = best_time(lambda: ot.sliced_wasserstein_distance(x, y, projections=th.T), min(repeats, 3))
+            rec["speedup_vs_pot_numpy"] = rec["pot_numpy_s"] / rec["probkit_mc_s"]
+        rec["speedup_vs_ott"] = rec["ott_s"] / rec["probkit_mc_s"]
         append(out, rec)
 
 
@@ -119,6 +139,12 @@ def main():
     ap.add_argument("--out", default="benchmarks/results/sliced.jsonl")
     ap.add_argument("--skip-timing", action="store_true")
     ap.add_argument("--skip-accuracy", action="store_true")
+    ap.add_argument("--repeats", type=int, default=None,
+                    help="timing rounds; probkit's estimators run round-robin (default 5, POT/ott best of 3)")
+    ap.add_argument("--probkit-only", action="store_true",
+                    help="time only probkit's estimators (the CV overhead), not POT / ott-jax")
+    ap.add_argument("--max-work", type=float, default=None,
+                    help="skip grid points with n*d*L above this (e.g. 1e9)")
     args = ap.parse_args()
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     append(args.out, {"part": "machine", "processor": platform.processor(), "nproc": os.cpu_count(),
@@ -127,8 +153,10 @@ def main():
         grid = [(1000, 3, 100), (10000, 64, 1000), (10000, 784, 100)]
     else:
         grid = [(n, d, L) for n in (1000, 10000, 100000) for d in (3, 64, 784) for L in (10, 100, 1000)]
+    if args.max_work is not None:
+        grid = [g for g in grid if g[0] * g[1] * g[2] <= args.max_work]
     if not args.skip_timing:
-        timing(args.out, grid, repeats=2 if args.quick else 3)
+        timing(args.out, grid, repeats=args.repeats or 5, probkit_only=args.probkit_only)
     if not args.skip_accuracy:
         accuracy(args.out, args.quick)
 
