@@ -147,7 +147,7 @@ def main():
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args()
     if args.quick:
-        cfg = dict(steps=3000, batch=256, n_colloc=256, width=64, depth=3, lr=2e-3, n=2000, sde_steps=500)
+        cfg = dict(steps=3000, batch=256, n_colloc=256, width=64, depth=3, lr=2e-3, n=4000, sde_steps=500)
     else:
         cfg = dict(steps=4000, batch=512, n_colloc=512, width=128, depth=3, lr=2e-3, n=4000, sde_steps=1000)
     cfg["progress"] = not args.no_progress
