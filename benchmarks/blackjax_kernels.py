@@ -39,6 +39,7 @@ import blackjax
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.flatten_util import ravel_pytree
 from numpyro.infer import MCMC, NUTS
 
 from probkit.bench import posteriordb
@@ -74,45 +75,66 @@ def run_probkit(key, model, data, chains, warmup, samples, kernel_steps, kernel_
     return once(key), once(jax.random.fold_in(key, 7)), kernel_overhead(mcmc, kernel_steps, kernel_reps)
 
 
-def kernel_overhead(mcmc, n: int, reps: int) -> tuple[float, float]:
+def kernel_overhead(mcmc, n: int, reps: int) -> tuple[dict[str, tuple[float, float]], bool]:
     """Steady-state seconds for ``n`` transitions: ``BlackJAXKernel.sample`` vs ``blackjax.nuts`` steps.
 
     Both start from the run's last state (4 chains) and use the same keys, so
     they compute identical trajectories; both are compiled before timing, and
-    the minimum over ``reps`` interleaved repeats is reported.
+    the minimum over ``reps`` interleaved repeats is reported. Two pairs:
+
+    - ``"position"``: only the final position is kept (``z`` vs blackjax's
+      position; the direct steps discard blackjax's info, so XLA drops the
+      acceptance and step-count accumulators from its trajectory loops);
+    - ``"statistics"``: both also keep the transition statistics (the kernel's
+      whole state vs blackjax's state and its last info: acceptance rate,
+      integration steps, divergence, energy), the same outputs on both sides.
+
+    Also returns whether both reach the same final positions (identical
+    trajectories; rounding differences can make a long ill-conditioned run diverge).
     """
     kernel, state = mcmc.sampler, mcmc.last_state
     algo = kernel._algorithm
 
-    @jax.jit
     def wrapped(state):
-        return jax.lax.scan(lambda s, _: (kernel.sample(s, (), {}), None), state, None, length=n)[0].z
+        return jax.lax.scan(lambda s, _: (kernel.sample(s, (), {}), None), state, None, length=n)[0]
 
     def direct_one(sampler_state, params, key):
         def step(carry, _):
-            s, k = carry
+            s, k, _ = carry
             k, k_step = jax.random.split(k)
-            s, _ = blackjax.nuts.build_kernel()(
+            s, info = blackjax.nuts.build_kernel()(
                 k_step, s, kernel._logdensity_fn, params["step_size"], params["inverse_mass_matrix"],
                 algo.max_num_doublings,
             )
-            return (s, k), None
+            return (s, k, (info.acceptance_rate, info.num_integration_steps, info.is_divergent, info.energy)), None
 
-        return jax.lax.scan(step, (sampler_state, key), None, length=n)[0][0].position
+        dtype = sampler_state.position.dtype
+        stats = (jnp.zeros((), dtype), jnp.zeros((), jnp.int32), jnp.zeros((), bool), jnp.zeros((), dtype))
+        return jax.lax.scan(step, (sampler_state, key, stats), None, length=n)[0]
 
-    direct = jax.jit(jax.vmap(direct_one))
     args = (state.sampler_state, state.params, state.rng_key)
-    runs = ((wrapped, (state,)), (direct, args))
-    for fn, a in runs:
-        jax.block_until_ready(fn(*a))  # compile
-    times = [[], []]
+    pairs = {
+        "position": (
+            (jax.jit(lambda s: wrapped(s).z), (state,)),
+            (jax.jit(jax.vmap(lambda *a: direct_one(*a)[0].position)), args),
+        ),
+        "statistics": (
+            (jax.jit(wrapped), (state,)),
+            (jax.jit(jax.vmap(lambda *a: (lambda c: (c[0], c[2]))(direct_one(*a)))), args),
+        ),
+    }
+    runs = [run for pair in pairs.values() for run in pair]
+    outs = [jax.block_until_ready(fn(*a)) for fn, a in runs]  # compile
+    z_flat = jax.vmap(lambda z: ravel_pytree(z)[0])(outs[0])
+    same = bool(np.allclose(z_flat, outs[1], rtol=1e-4, atol=1e-5))  # identical trajectories (up to rounding)
+    times = [[] for _ in runs]
     for _ in range(reps):  # interleaved repeats; the minimum is the least disturbed by other jobs
         for j, (fn, a) in enumerate(runs):
             t = time.perf_counter()
             jax.block_until_ready(fn(*a))
             times[j].append(time.perf_counter() - t)
     times = [min(t) for t in times]
-    return times[0], times[1]
+    return {name: (times[2 * j], times[2 * j + 1]) for j, name in enumerate(pairs)}, same
 
 
 def run_blackjax(key, model, data, chains, warmup, samples, *_):
@@ -180,7 +202,9 @@ def header(args, cmd: str) -> str:
         "(`progress_bar=False`), so their second-run wall still contains that compilation. "
         "Kernel-level overhead = compiled steady state of `BlackJAXKernel.sample` vs `blackjax.nuts` steps "
         "from the run's last state with the same keys (identical trajectories), minimum of interleaved repeats "
-        "(transitions × repeats in the column).\n\n"
+        "(transitions × repeats in the column); *position*: only the final position kept (blackjax's info "
+        "discarded, so XLA drops its acceptance/step-count accumulators); *statistics*: both keep the "
+        "transition statistics too (the kernel's state vs blackjax's state and info).\n\n"
         "| posterior | method | wall+compile s | wall s | grad evals | min ESS | ESS/s | ESS/grad ×1e3 "
         "| max \\|mean err\\|/sd | wall / blackjax | kernel-level overhead |\n"
         "|---|---|---|---|---|---|---|---|---|---|---|\n"
@@ -195,7 +219,10 @@ def main():
         "--posteriors", default=None,
         help="comma-separated subset of eight_schools, kidiq, diamonds (default: all; --quick: the first two)",
     )
-    parser.add_argument("--kernel-reps", type=int, default=15, help="repeats of the kernel-level timing")
+    parser.add_argument(
+        "--kernel-reps", type=int, default=40,
+        help="repeats of the kernel-level timing (diamonds: 3); many repeats find quiet moments of a shared machine",
+    )
     args = parser.parse_args()
     cmd = " ".join(["python benchmarks/blackjax_kernels.py", *sys.argv[1:]])
     args.warmup, args.samples = (300, 300) if args.quick else (1000, 1000)
@@ -233,11 +260,11 @@ def main():
             ratio = f"{t / walls['blackjax']:.3f}"
             kernel = "–"
             if kernel_times is not None:
-                k_pk, k_bj = kernel_times
-                kernel = (
-                    f"{k_pk:.3f} / {k_bj:.3f} s = {100 * (k_pk / k_bj - 1):+.1f} % "
-                    f"({kernel_steps} × {kernel_reps})"
-                )
+                kernel_times, same = kernel_times
+                kernel = "; ".join(
+                    f"{what}: {k_pk:.3f} / {k_bj:.3f} s = {100 * (k_pk / k_bj - 1):+.1f} %"
+                    for what, (k_pk, k_bj) in kernel_times.items()
+                ) + f" ({kernel_steps} × {kernel_reps}{'' if same else ', final positions differ'})"
             row = (
                 f"| {name.split('-')[0]} ({warmup}+{samples}) | {method} | {t_first:.2f} | {t:.2f} | {grads} "
                 f"| {ess:.0f} | {ess / t:.1f} | {1e3 * ess / grads:.2f} | {err:.3f} | {ratio} | {kernel} |\n"
