@@ -186,17 +186,11 @@ def score_fokker_planck_residual(
     key: PRNGKeyArray | None = None,
     n_probes: int = 1,
 ) -> Float[Array, "n d"]:
-    r"""Score Fokker–Planck residual :math:`
-abla_x R[u](t_i, x_i)`.
+    r"""Score Fokker–Planck residual :math:`\nabla_x R[u](t_i, x_i)`.
 
-    The score :math:`s = 
-abla_x u` obeys
-    :math:`\partial_t s = 
-abla_xig[-
-abla\cdot f - f\cdot s + 	frac12 g^2(
-abla\cdot s + |s|^2)ig]`,
-    whose residual is :math:`
-abla_x R[u]`: it is blind to a time-only constant in
+    The score :math:`s = \nabla_x u` obeys
+    :math:`\partial_t s = \nabla_x\big[-\nabla\cdot f - f\cdot s + \tfrac12 g^2(\nabla\cdot s + |s|^2)\big]`,
+    whose residual is :math:`\nabla_x R[u]`: it is blind to a time-only constant in
     :math:`u` (which DSM cannot see and the samplers never use). With ``"hutchinson"``
     the probes are held fixed, so the estimate stays unbiased. Arguments as
     :func:`fokker_planck_residual`; returns ``(n, d)``.
