@@ -36,6 +36,7 @@ from .diffusion_losses import (
     _check_sde,
     dsm_loss,
     fokker_planck_residual,
+    sample_collocation,
     sample_times,
     score_fokker_planck_residual,
 )
@@ -78,10 +79,10 @@ def _collocation(key, kind, n, sde, draw, lo, hi, t_min, dtype):
         xb, tb = _collocation(k_b, "box", n_box, sde, draw, lo, hi, t_min, dtype)
         xd, td = _collocation(k_d, "data", n - n_box, sde, draw, lo, hi, t_min, dtype)
         return jnp.concatenate([xb, xd]), jnp.concatenate([tb, td])
+    if kind == "box":
+        return sample_collocation(key, n, lo.astype(dtype), hi.astype(dtype), t_min, sde.T)
     k_x, k_t, k_z = jax.random.split(key, 3)
     t = sample_times(k_t, n, t_min, sde.T, method="stratified", dtype=dtype)
-    if kind == "box":
-        return jax.random.uniform(k_x, (n, lo.shape[0]), dtype, lo.astype(dtype), hi.astype(dtype)), t
     x0 = draw(k_x, n).astype(dtype)  # perturbed data: x_t = m(t) x_0 + σ(t) z
     return jax.vmap(sde.perturb)(t, x0, jax.random.normal(k_z, x0.shape, dtype)), t
 
