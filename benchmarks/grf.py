@@ -95,18 +95,22 @@ def speed(sizes, sigma):
 
 
 def scaling(quick):
-    emit("\nScaling, sparse features (BCOO), m = 16, grid graphs (bounded degree), compile excluded:\n")
+    emit("\nScaling, sparse features (BCOO), m = 16, grid graphs (bounded degree), compile excluded, "
+         "best of 15:\n")
     emit("| N | time s | time(N)/time(N/2) |")
     emit("|---|---|---|")
-    prev = None
-    for side in ([32, 45, 64] if quick else [32, 45, 64, 90, 128]):
+    prev, ns, ts = None, [], []
+    for side in ([32, 45, 64] if quick else [32, 45, 64, 90, 128, 181, 256]):
         g = as_graph(nx.grid_2d_graph(side, side))
         n = g.n_nodes
         f = jax.jit(lambda key, g: graph_random_features(key, g, n_walks=16, dense=False, max_walk_length=24))
-        t = timed(f, jax.random.PRNGKey(0), g)
+        t = timed(f, jax.random.PRNGKey(0), g, repeat=15)
         emit(f"| {n} | {t:.3f} | {'' if prev is None else f'{t / prev:.2f}'} |")
         prev = t
-
+        ns.append(n)
+        ts.append(t)
+    slope = np.polyfit(np.log(ns), np.log(ts), 1)[0]
+    emit(f"\nLeast-squares exponent of time ~ N^a over all sizes: a = {slope:.2f} (linear: 1).")
 
 
 def kmeans(quick):

@@ -21,9 +21,14 @@ probability :math:`(1-p)^k \prod 1/\deg(v_t)`, so :math:`E[\phi_i] = \sum_k f_k 
 Two independent walk sets give :math:`\Phi, \Phi'` and :math:`E[\Phi\Phi'^\top] = F(W)^2 = K`,
 diagonal included.
 
-q-GRF (``variant="qgrf"``): walkers ``w`` and ``w + ceil(m/2)`` of a node share their halting
-uniforms antithetically, :math:`r' = (r + 1/2) \bmod 1`. Each walker's law is unchanged, so the
-estimator stays unbiased; for :math:`p = 1/2` the pair's lengths are anti-correlated.
+One uniform :math:`u` per walk and step decides both: halt if :math:`u < p`, else move to
+neighbour number :math:`\lfloor \deg(v)\,(u - p)/(1 - p) \rfloor` (given :math:`u \ge p`,
+:math:`(u-p)/(1-p)` is uniform on :math:`[0, 1)`).
+
+q-GRF (``variant="qgrf"``): walkers ``w`` and ``w + ceil(m/2)`` of a node share their uniforms
+antithetically, :math:`r' = (r + 1/2) \bmod 1`. Each walker's law is unchanged, so the
+estimator stays unbiased; for :math:`p = 1/2` the pair's lengths are anti-correlated, and when
+both move their neighbour picks are spread apart.
 
 Walk length: with ``max_walk_length=None`` dense features run the walks (``lax.while_loop``)
 until every walk has halted — exactly unbiased. Sparse features need a static buffer: the
@@ -138,14 +143,11 @@ class SquareRootSeries(AbstractWalkSeries):
 
 
 def _uniforms(node_keys, t, m: int, antithetic: bool, dtype):
-    """Halting and neighbour uniforms (B, m) for step ``t`` of every walk of each node."""
+    """One uniform (B, m) for step ``t`` of every walk of each node (halting and neighbour)."""
 
     def one(k):
-        u = jax.random.uniform(jax.random.fold_in(k, t), (2, m), dtype)
-        if antithetic:
-            r = u[0, : (m + 1) // 2]
-            return jnp.concatenate([r, jnp.mod(r + 0.5, 1.0)])[:m], u[1]
-        return u[0], u[1]
+        u = jax.random.uniform(jax.random.fold_in(k, t), ((m + 1) // 2 if antithetic else m,), dtype)
+        return jnp.concatenate([u, jnp.mod(u + 0.5, 1.0)])[:m] if antithetic else u
 
     return jax.vmap(one)(node_keys)
 
@@ -164,10 +166,12 @@ class _Walks(eqx.Module):
     def step(self, node_keys, t, cur, load, alive):
         """Advance every alive walk by one step; returns (cur, load, alive, value added)."""
         dtype = load.dtype
-        u_halt, u_nb = _uniforms(node_keys, t, self.n_walks, self.antithetic, dtype)
+        u = _uniforms(node_keys, t, self.n_walks, self.antithetic, dtype)
         start = self.indptr[cur]
         nn = self.indptr[cur + 1] - start
-        move = alive & (u_halt >= self.p_halt) & (nn > 0)
+        move = alive & (u >= self.p_halt) & (nn > 0)
+        # Given u >= p, (u - p) / (1 - p) is again uniform on [0, 1): it picks the neighbour.
+        u_nb = (u - self.p_halt) / (1 - self.p_halt)
         j = jnp.clip(jnp.floor(u_nb * nn).astype(jnp.int32), 0, jnp.maximum(nn - 1, 0))
         e = jnp.clip(start + j, 0, self.indices.shape[0] - 1)
         nxt = jnp.where(move, self.indices[e], cur)
@@ -190,8 +194,9 @@ def _dense_rows(walks: _Walks, key, nodes, valid, n_nodes: int, max_len: int | N
     """Rows ``nodes`` of the dense feature matrix, shape (B, N)."""
     node_keys, cur, load, alive, f0 = _init(walks, key, nodes, valid, dtype)
     b = nodes.shape[0]
-    rows = jnp.broadcast_to(jnp.arange(b)[:, None], cur.shape)
-    phi = jnp.zeros((b, n_nodes), dtype).at[jnp.arange(b), nodes].add(f0)
+    # A flat (B * N,) buffer: XLA's CPU scatter is about twice as fast in 1-D.
+    offset = (jnp.arange(b) * n_nodes)[:, None]
+    phi = jnp.zeros((b * n_nodes,), dtype).at[offset[:, 0] + nodes].add(f0)
 
     def cond(state):
         t, _, _, alive, _ = state
@@ -202,14 +207,15 @@ def _dense_rows(walks: _Walks, key, nodes, valid, n_nodes: int, max_len: int | N
         t, cur, load, alive, phi = state
         t = t + 1
         cur, load, alive, value = walks.step(node_keys, t, cur, load, alive)
-        return t, cur, load, alive, phi.at[rows, cur].add(value)
+        idx = (offset + cur).reshape(-1)
+        return t, cur, load, alive, phi.at[idx].add(value.reshape(-1), mode="promise_in_bounds")
 
     state = (jnp.asarray(0, jnp.int32), cur, load, alive, phi)
-    return lax.while_loop(cond, body, state)[-1]
+    return lax.while_loop(cond, body, state)[-1].reshape(b, n_nodes)
 
 
 def _sparse_rows(walks: _Walks, key, nodes, valid, max_len: int, dtype):
-    """(columns, values) of rows ``nodes``, each (B, max_len + 1, m)."""
+    """(columns, values) of rows ``nodes``, each (max_len + 1, B, m) (step-major: no transpose)."""
     node_keys, cur, load, alive, f0 = _init(walks, key, nodes, valid, dtype)
     first = jnp.where(jnp.arange(walks.n_walks) == 0, f0[:, None], 0.0)
 
@@ -219,9 +225,7 @@ def _sparse_rows(walks: _Walks, key, nodes, valid, max_len: int, dtype):
         return (cur, load, alive), (cur, value)
 
     _, (cols, vals) = lax.scan(body, (cur, load, alive), jnp.arange(1, max_len + 1, dtype=jnp.int32))
-    cols = jnp.concatenate([cur[None], cols]).transpose(1, 0, 2)
-    vals = jnp.concatenate([first[None], vals]).transpose(1, 0, 2)
-    return cols, vals
+    return jnp.concatenate([cur[None], cols]), jnp.concatenate([first[None], vals])
 
 
 def _default_max_len(series, p_halt, n_nodes: int, n_walks: int) -> int:
@@ -321,7 +325,8 @@ def graph_random_features(
         n_pad = -(-n // size) * size
         spec = P(axis)
         rows_fn = jax.shard_map(
-            rows_fn, mesh=mesh, in_specs=(P(), P(), spec, spec), out_specs=spec, check_vma=False
+            rows_fn, mesh=mesh, in_specs=(P(), P(), spec, spec),
+            out_specs=spec if dense else P(None, axis), check_vma=False,
         )
     nodes = jnp.arange(n_pad, dtype=jnp.int32)
     valid = nodes < n
@@ -331,8 +336,8 @@ def graph_random_features(
         out = rows_fn(walks, k, nodes, valid)
         if dense:
             return out[:n]
-        cols, vals = out[0][:n], out[1][:n]
-        rows = jnp.broadcast_to(jnp.arange(n, dtype=jnp.int32)[:, None, None], cols.shape)
+        cols, vals = out[0][:, :n], out[1][:, :n]
+        rows = jnp.broadcast_to(jnp.arange(n, dtype=jnp.int32)[None, :, None], cols.shape)
         idx = jnp.stack([rows.reshape(-1), cols.reshape(-1)], axis=1)
         mat = jsparse.BCOO((vals.reshape(-1), idx), shape=(n, n))
         return mat.sum_duplicates() if is_concrete(vals) else mat
