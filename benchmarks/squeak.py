@@ -1,14 +1,21 @@
 """SQUEAK / DISQUEAK vs exact RLS, uniform Nystrom and scikit-learn's Nystroem (issue 6).
 
-    python benchmarks/squeak.py [--quick] [--sizes 2000 4000 ...] [--exact-max 4000] [--gp-n 4000]
+    python benchmarks/squeak.py [--quick] [--sizes 2000 4000 ...] [--exact-max 8000] [--error-max 4000]
+                                [--capacity 1024] [--gp-n 20000] [--skip-gp] [--skip-scaling]
 
 In one process (4 simulated CPU devices for DISQUEAK): for each n, SQUEAK time (jit, compile
 excluded) and peak memory (XLA's compiled memory analysis: arguments + outputs + temporaries),
 DISQUEAK on 4 devices, exact ridge leverage scores (eigendecomposition, up to --exact-max),
 uniform Nystrom and scikit-learn's ``Nystroem`` at SQUEAK's dictionary size; the exact
-regularised error ||(K+gI)^-1/2 (K - K~)(K+gI)^-1/2||_2 of each (up to --exact-max). Then a
+regularised error ||(K+gI)^-1/2 (K - K~)(K+gI)^-1/2||_2 of each (up to --error-max: each error
+needs two float64 eigendecompositions of an n x n matrix). Then a
 NumPyro GP regression with SQUEAK Nystrom features (NUTS over lengthscale, variance, noise)
 vs an exact GP on a subset. Rows are appended to benchmarks/results/squeak.md as they finish.
+
+The ridge grows with n, gamma = n / 2000 (kernel ridge regression's gamma = n * lambda at fixed
+lambda; ``--gamma`` fixes it instead): the eigenvalues of K grow like n, so at a fixed gamma the
+effective dimension, hence every leverage-score dictionary, grows with n and no method can be
+linear in n; at gamma = n * lambda the statistical problem, and d_eff, stay put as n grows.
 """
 
 from __future__ import annotations
@@ -40,7 +47,7 @@ from probkit.kernels import (  # noqa: E402
 from probkit.kernels._datasets import clustered  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(__file__), "results", "squeak.md")
-GAMMA, EPS, LS, D = 1.0, 0.25, 2.0, 3
+EPS, LS, D = 0.25, 2.0, 3
 
 
 def emit(line: str) -> None:
@@ -62,19 +69,20 @@ def peak_bytes(fn, *args) -> int:
     return int(m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes)
 
 
-def sklearn_error(X, K, m, seed):
+def sklearn_error(X, K, m, seed, gamma):
     from sklearn.kernel_approximation import Nystroem
 
     ny = Nystroem(kernel="rbf", gamma=1.0 / (2 * LS**2), n_components=m, random_state=seed)
     Z = ny.fit_transform(np.asarray(X, np.float64))
-    return float(regularized_error(K, jnp.asarray(Z @ Z.T, K.dtype), GAMMA))
+    return float(regularized_error(K, jnp.asarray(Z @ Z.T, K.dtype), gamma))
 
 
-def scaling(sizes, exact_max, cap):
+def scaling(sizes, exact_max, error_max, cap, gamma_fixed=None, lam=1.0 / 2000):
+    """``gamma = lam * n`` (kernel ridge regression's scaling, d_eff bounded in n) unless ``gamma_fixed``."""
     k = RBF(lengthscale=LS)
     mesh = Mesh(np.array(jax.devices()[:4]), ("data",))
     emit(f"\nSQUEAK / DISQUEAK, clustered data d = {D} (4 big + 6 tiny clusters), RBF(lengthscale {LS}), "
-         f"gamma = {GAMMA}, eps = {EPS} (SQUEAK) / {EPS} (DISQUEAK), default qbar, capacity {cap}, chunk {cap // 3}, float32. "
+         f"gamma = {f'{gamma_fixed}' if gamma_fixed else f'n * {lam:g} (n/{1 / lam:g})'}, eps = {EPS} (SQUEAK) / {EPS} (DISQUEAK), default qbar, capacity {cap}, chunk {cap // 3}, float32. "
          "Errors are the exact regularised error ||(K+gI)^-1/2 (K-K~)(K+gI)^-1/2||_2 (float64); "
          "uniform and sklearn at SQUEAK's dictionary size.\n")
     emit("| n | qbar | dict size | SQUEAK s | t(n)/t(n/2) | peak MiB | n x n f32 MiB | peak/(n^2 f32) | "
@@ -82,6 +90,7 @@ def scaling(sizes, exact_max, cap):
     emit("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     prev = None
     for n in sizes:
+        GAMMA = gamma_fixed or lam * n
         X, _ = clustered(jax.random.PRNGKey(1), n, D)
         key = jax.random.PRNGKey(0)
         sq = jax.jit(lambda key, X: squeak(key, X, k, gamma=GAMMA, eps=EPS, max_dict_size=cap, chunk_size=cap // 3))
@@ -96,6 +105,10 @@ def scaling(sizes, exact_max, cap):
         prev = t_sq
         if n <= exact_max:
             t_ex, _ = timed(jax.jit(lambda X: ridge_leverage_scores(k.gram(X), GAMMA)), X)
+            row += f" {t_ex:.2f} | {t_ex / t_sq:.1f}x |"
+        else:
+            row += " | |"
+        if n <= error_max:
             with jax.enable_x64(True):
                 X64 = jnp.asarray(X, jnp.float64)
                 K = k.gram(X64)
@@ -106,15 +119,20 @@ def scaling(sizes, exact_max, cap):
 
                 e_sq, e_dis = err(dic), err(ddic)
                 e_un = err(uniform_dictionary(jax.random.PRNGKey(2), X64, size))
-                e_sk = sklearn_error(X64, K, size, 2)
-            row += (f" {t_ex:.2f} | {t_ex / t_sq:.1f}x | {e_sq:.3f} | {e_dis:.3f} | {e_un:.3f} | {e_sk:.3f} |")
+                e_sk = sklearn_error(X64, K, size, 2, GAMMA)
+            row += f" {e_sq:.3f} | {e_dis:.3f} | {e_un:.3f} | {e_sk:.3f} |"
         else:
-            row += " | | | | | |"
+            row += " | | | |"
         emit(row)
 
 
-def gp_benchmark(n, n_exact, seed=0, warmup=150, samples=150):
-    """NUTS on a GP regression with SQUEAK Nystrom features vs an exact GP on a subset."""
+def gp_benchmark(n, n_exact, gamma, qbar, seed=0, warmup=150, samples=150, exact_steps=None):
+    """NUTS on a GP regression with SQUEAK Nystrom features vs an exact GP on a subset.
+
+    The dictionary is sampled once (pilot lengthscale 0.7) with ridge ``gamma`` and ``qbar``
+    copies per point; the model rebuilds the Nystrom features from it for every sampled
+    lengthscale and variance, so each gradient costs O(n m^2) for a dictionary of size m.
+    """
     import numpyro
     import numpyro.distributions as dist
     from numpyro.infer import MCMC, NUTS
@@ -126,7 +144,7 @@ def gp_benchmark(n, n_exact, seed=0, warmup=150, samples=150):
     X, y, Xt, yt = jnp.asarray(Xall[:n]), jnp.asarray(yall[:n]), jnp.asarray(Xall[n:]), yall[n:]
     k0 = RBF(lengthscale=0.7)
     t0 = time.perf_counter()
-    dic = squeak(jax.random.PRNGKey(seed), X, k0, gamma=0.1, eps=0.25, max_dict_size=1024)
+    dic = squeak(jax.random.PRNGKey(seed), X, k0, gamma=gamma, eps=0.25, qbar=qbar, max_dict_size=1024)
     t_dic = time.perf_counter() - t0
     dic = dic.compact()
 
@@ -137,8 +155,9 @@ def gp_benchmark(n, n_exact, seed=0, warmup=150, samples=150):
         ny = nystrom(X, dic, RBF(lengthscale=ls, variance=var))
         numpyro.sample("y", ny.gp_distribution(noise**2), obs=y)
 
-    def run(model, X, y):
-        mcmc = MCMC(NUTS(model, max_tree_depth=6), num_warmup=warmup, num_samples=samples, progress_bar=False)
+    def run(model, X, y, steps=None):
+        nw, ns = (warmup, samples) if steps is None else (steps, steps)
+        mcmc = MCMC(NUTS(model, max_tree_depth=6), num_warmup=nw, num_samples=ns, progress_bar=False)
         t = time.perf_counter()
         mcmc.run(jax.random.PRNGKey(seed + 1), X, y)
         return mcmc.get_samples(), time.perf_counter() - t
@@ -160,7 +179,7 @@ def gp_benchmark(n, n_exact, seed=0, warmup=150, samples=150):
         K = RBF(lengthscale=ls, variance=var).gram(X) + (noise**2 + 1e-5) * jnp.eye(X.shape[0])
         numpyro.sample("y", dist.MultivariateNormal(jnp.zeros(X.shape[0]), K), obs=y)
 
-    post_ex, t_ex = run(exact_model, Xs, ys)
+    post_ex, t_ex = run(exact_model, Xs, ys, exact_steps)
 
     def pred_ex(ls, var, noise):
         kk = RBF(lengthscale=ls, variance=var)
@@ -169,12 +188,13 @@ def gp_benchmark(n, n_exact, seed=0, warmup=150, samples=150):
 
     mean_ex = jnp.mean(jax.lax.map(lambda p: pred_ex(*p), (post_ex["lengthscale"], post_ex["variance"], post_ex["noise"])), 0)
     rmse_ex = float(np.sqrt(np.mean((np.asarray(mean_ex) - yt) ** 2)))
+    ex = "the same" if exact_steps is None else f"{exact_steps} + {exact_steps} for the exact GP"
     emit(f"\nNumPyro GP regression, f(x) = sin 3x1 + 0.5 cos 2x2 + 0.3 x3 + N(0, 0.1^2), x ~ U[-2,2]^3, "
-         f"2000 test points; NUTS {warmup} warm-up + {samples} draws, max tree depth 6, lengthscale/variance/noise "
-         "sampled:\n")
+         f"2000 test points; NUTS {warmup} warm-up + {samples} draws ({ex}), max tree depth 6, "
+         "lengthscale/variance/noise sampled:\n")
     emit("| model | n train | features | dictionary s | NUTS s (incl. compile) | test RMSE (posterior mean) |")
     emit("|---|---|---|---|---|---|")
-    emit(f"| SQUEAK Nystrom low-rank GP (gamma 0.1, eps 0.25) | {n} | {int(dic.size)} | {t_dic:.1f} | {t_sq:.1f} | {rmse_sq:.4f} |")
+    emit(f"| SQUEAK Nystrom low-rank GP (gamma {gamma}, eps 0.25, qbar {qbar}) | {n} | {int(dic.size)} | {t_dic:.1f} | {t_sq:.1f} | {rmse_sq:.4f} |")
     emit(f"| exact GP (subset) | {n_exact} | - | - | {t_ex:.1f} | {rmse_ex:.4f} |")
 
 
@@ -183,17 +203,23 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--sizes", type=int, nargs="*")
     ap.add_argument("--exact-max", type=int)
+    ap.add_argument("--error-max", type=int)
+    ap.add_argument("--gamma", type=float, help="fixed ridge (default: gamma = n / 2000, see scaling())")
     ap.add_argument("--gp-n", type=int)
     ap.add_argument("--gp-exact-n", type=int)
-    ap.add_argument("--capacity", type=int, default=384)
+    ap.add_argument("--capacity", type=int, default=1024)
     ap.add_argument("--gp-steps", type=int, help="NUTS warm-up and draws each")
+    ap.add_argument("--gp-exact-steps", type=int, help="NUTS warm-up and draws each for the exact GP")
+    ap.add_argument("--gp-gamma", type=float, default=3.0, help="SQUEAK ridge for the GP dictionary")
+    ap.add_argument("--gp-qbar", type=int, default=2, help="SQUEAK copies per point for the GP dictionary")
     ap.add_argument("--skip-gp", action="store_true")
     ap.add_argument("--skip-scaling", action="store_true")
     args = ap.parse_args()
     sizes = args.sizes or ([1000, 2000, 4000] if args.quick else [2000, 4000, 8000, 16000, 32000, 64000])
     exact_max = args.exact_max or (2000 if args.quick else 8000)
+    error_max = args.error_max or (2000 if args.quick else 4000)
     cmd = "python benchmarks/squeak.py" + (" --quick" if args.quick else "")
-    for name in ("sizes", "exact_max", "gp_n", "gp_exact_n", "gp_steps"):
+    for name in ("sizes", "exact_max", "error_max", "gamma", "capacity", "gp_n", "gp_exact_n", "gp_steps", "gp_exact_steps", "gp_gamma", "gp_qbar"):
         v = getattr(args, name)
         if v:
             cmd += f" --{name.replace('_', '-')} " + (" ".join(map(str, v)) if isinstance(v, list) else str(v))
@@ -202,11 +228,13 @@ def main():
     emit(f"machine: {platform.machine()}, nproc={os.cpu_count()}, 2-core CPU VM shared with other jobs "
          f"(timings noisy), jax {jax.__version__}, 4 simulated CPU devices")
     if not args.skip_scaling:
-        scaling(sizes, exact_max, args.capacity)
+        scaling(sizes, exact_max, error_max, args.capacity, gamma_fixed=args.gamma)
     if not args.skip_gp:
         gp_benchmark(args.gp_n or (2000 if args.quick else 20000), args.gp_exact_n or (300 if args.quick else 3000),
+                     args.gp_gamma, args.gp_qbar,
                      warmup=args.gp_steps or (100 if args.quick else 300),
-                     samples=args.gp_steps or (100 if args.quick else 300))
+                     samples=args.gp_steps or (100 if args.quick else 300),
+                     exact_steps=args.gp_exact_steps)
 
 
 if __name__ == "__main__":

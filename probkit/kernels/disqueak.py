@@ -82,9 +82,11 @@ def disqueak(
             other = jax.tree.map(lambda a: jax.lax.ppermute(a, axis, perm), dic)
             receiver = (me % (2 * stride) == 0) & (me + stride < n_dev)
             other = eqx.tree_at(lambda t: t.mask, other, other.mask & receiver)
+            union = _concat(dic, other)
+            order = jnp.argsort(~union.mask, stable=True)  # compact: the estimate's cost follows the size
             merged, over = _merge_shrink(
-                jax.random.fold_in(k_merge, r), kernel, _concat(dic, other), capacity,
-                gamma, 1.0 - 2.0 * eps,
+                jax.random.fold_in(k_merge, r), kernel, jax.tree.map(lambda a: a[order], union), capacity,
+                gamma, 1.0 - 2.0 * eps, compact=2 * capacity,
             )
             dic = jax.tree.map(lambda a, b: jnp.where(receiver, a, b), merged, dic)
             flag = flag | (over & receiver)

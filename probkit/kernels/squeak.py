@@ -30,6 +30,9 @@ q = \bar q`), so the union of an :math:`\varepsilon`-accurate dictionary with it
 **Static capacity.** The dictionary has ``max_dict_size`` slots; each step merges it with a
 chunk of ``chunk_size`` points (``lax.scan``), so memory is :math:`O(n d + m^2)` and the
 :math:`n \times n` matrix is never formed. Overflow is flagged in the scan and raised after.
+The dictionary is kept compact (valid slots first), and each step's eigendecomposition runs
+on the smallest of eight static sizes (``capacity/8, 2 capacity/8, ...``) that holds it, plus
+the chunk, so a generous capacity costs memory, not time.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ import math
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
 from .._validate import as_matrix, check_open_interval, check_positive, check_positive_int, is_concrete
@@ -80,14 +84,68 @@ def _estimate_rls(kernel, points, probs, counts, mask, qbar, gamma, const):
     return jnp.where(mask, const * num / jnp.where(mask, s2, 1.0), 0.0)
 
 
-def _merge_shrink(key, kernel, union: Dictionary, capacity, gamma, const):
+_N_BUCKETS = 8
+
+
+def _estimate_rls_compact(kernel, union: Dictionary, capacity: int, gamma, const):
+    """:func:`_estimate_rls` when the first ``capacity`` slots are compact (valid slots first).
+
+    The eigendecomposition, the dominant cost, runs on the first ``b`` dictionary slots plus
+    the rest, with ``b`` the smallest of ``_N_BUCKETS`` static sizes that holds the current
+    dictionary (``lax.switch``). Empty slots contribute zero rows and columns to the
+    weighted gram, so the estimate is the same as on all slots; the cost follows the
+    dictionary's actual size instead of its capacity.
+    """
+    rest = union.mask.shape[0] - capacity
+    buckets = sorted({max(1, math.ceil(capacity * k / _N_BUCKETS)) for k in range(1, _N_BUCKETS + 1)})
+
+    def branch(b):
+        sel = np.concatenate([np.arange(b), capacity + np.arange(rest)])
+
+        def f(args):
+            kernel, u, gamma, const = args
+            tau = _estimate_rls(kernel, u.points[sel], u.probs[sel], u.counts[sel], u.mask[sel], u.qbar, gamma, const)
+            return jnp.zeros(u.mask.shape, tau.dtype).at[sel].set(tau)
+
+        return f
+
+    def full(args):
+        kernel, u, gamma, const = args
+        return _estimate_rls(kernel, u.points, u.probs, u.counts, u.mask, u.qbar, gamma, const)
+
+    def bucketed(args):
+        i = jnp.searchsorted(jnp.asarray(buckets), jnp.sum(args[1].mask[:capacity]))
+        return jax.lax.switch(i, [branch(b) for b in buckets], args)
+
+    # Under vmap the branch index is batched and every branch would run (and XLA's CPU
+    # runtime was seen to stall on it): a batched call uses all slots instead.
+    leaves, treedef = jax.tree.flatten((kernel, union, jnp.asarray(gamma), jnp.asarray(const)))
+
+    @jax.custom_batching.custom_vmap
+    def estimate(*leaves):
+        return bucketed(jax.tree.unflatten(treedef, leaves))
+
+    @estimate.def_vmap
+    def _(axis_size, in_batched, *leaves):
+        axes = [0 if b else None for b in in_batched]
+        return jax.vmap(lambda *ls: full(jax.tree.unflatten(treedef, ls)), in_axes=axes)(*leaves), True
+
+    return estimate(*leaves)
+
+
+def _merge_shrink(key, kernel, union: Dictionary, capacity, gamma, const, *, compact: int | None = None):
     """Estimate RLS on ``union``, thin the multiplicities, keep ``capacity`` slots.
 
+    With ``compact = c`` the first ``c`` slots of ``union`` must be compact (valid slots
+    first), and the estimate costs what their filled size needs (all later slots count).
     Returns the shrunk dictionary and an overflow flag (more survivors than slots).
     """
-    tau = _estimate_rls(
-        kernel, union.points, union.probs, union.counts, union.mask, union.qbar, gamma, const
-    )
+    if compact is not None:
+        tau = _estimate_rls_compact(kernel, union, compact, gamma, const)
+    else:
+        tau = _estimate_rls(
+            kernel, union.points, union.probs, union.counts, union.mask, union.qbar, gamma, const
+        )
     p_old = jnp.where(union.mask, union.probs, 1.0)
     p_new = jnp.where(union.mask, jnp.minimum(tau, p_old), 1.0)
     n_trials = jnp.where(union.mask, union.counts, 0).astype(p_old.dtype)
@@ -159,7 +217,7 @@ def _squeak_scan(
         dic, flag = carry
         k, pts, idx, msk = inp
         union = _concat(dic, _chunk_dictionary(pts, idx, msk, qbar))
-        new, over = _merge_shrink(k, kernel, union, capacity, gamma, const)
+        new, over = _merge_shrink(k, kernel, union, capacity, gamma, const, compact=capacity)
         return (new, flag | over), None
 
     (dic, flag), _ = jax.lax.scan(step, init, (keys, chunks, chunk_idx, chunk_mask))
@@ -233,8 +291,9 @@ def squeak(
             asks to raise it when more points survive.
 
     Returns:
-        A :class:`Dictionary` of capacity ``max_dict_size``; :math:`O(n\, m^2)` time for
-        ``m = max_dict_size``, memory :math:`O(nd + m^2)`.
+        A :class:`Dictionary` of capacity ``max_dict_size``; :math:`O(n\, m^2)` time for a
+        dictionary of ``m`` points (rounded up to a multiple of ``max_dict_size / 8``) with
+        ``chunk_size`` of order ``m``, memory :math:`O(nd + M^2)` for ``M = max_dict_size``.
     """
     X, qbar, chunk_size, capacity = _validate(
         X, kernel, gamma, eps, 1.0, qbar, chunk_size, max_dict_size

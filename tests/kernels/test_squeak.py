@@ -5,6 +5,7 @@ gamma = 1, eps = 0.25. Exact references: ridge leverage scores and the regularis
 from the eigendecomposition of the full gram matrix. Twenty seeds run as one ``vmap``.
 """
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -18,6 +19,7 @@ from probkit.kernels.squeak import (
     _chunk_dictionary,
     _concat,
     _estimate_rls,
+    _estimate_rls_compact,
     _merge_shrink,
     _squeak_scan,
 )
@@ -139,3 +141,22 @@ def test_overflow_asks_to_raise_capacity():
     X = jax.random.normal(jax.random.PRNGKey(0), (40, 2))
     with pytest.raises(ValueError, match="raise max_dict_size"):
         squeak(jax.random.PRNGKey(1), X, RBF(lengthscale=0.1), gamma=1e-3, eps=0.2, max_dict_size=4, chunk_size=8)
+
+
+@pytest.mark.parametrize("size", [0, 5, 37, 64])
+def test_bucketed_estimate_equals_all_slots(setup, size):
+    """The size-bucketed eigendecomposition (compact dictionary + chunk) gives the all-slots
+    estimate, for an empty, partly filled (between buckets) and full dictionary; under vmap
+    (where every slot is used) too."""
+    X, k, _ = setup
+    cap, chunk = 64, 16
+    with float64():
+        mask = jnp.arange(cap) < size
+        dic = _chunk_dictionary(X[:cap], jnp.arange(cap), mask, 7)
+        dic = eqx.tree_at(lambda d: d.probs, dic, jnp.linspace(0.2, 1.0, cap))
+        union = _concat(dic, _chunk_dictionary(X[cap:cap + chunk], jnp.arange(cap, cap + chunk), jnp.ones(chunk, bool), 7))
+        full = _estimate_rls(k, union.points, union.probs, union.counts, union.mask, union.qbar, GAMMA, 1 - EPS)
+        fast = jax.jit(lambda u: _estimate_rls_compact(k, u, cap, GAMMA, 1 - EPS))(union)
+        np.testing.assert_allclose(fast, full, rtol=1e-10, atol=1e-12)
+        both = jax.vmap(lambda u: _estimate_rls_compact(k, u, cap, GAMMA, 1 - EPS))(jax.tree.map(lambda a: jnp.stack([a, a]), union))
+        np.testing.assert_allclose(both, jnp.stack([full, full]), rtol=1e-10, atol=1e-12)
