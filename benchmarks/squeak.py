@@ -160,8 +160,8 @@ def gp_benchmark(n, n_exact, gamma, qbar, seed=0, warmup=150, samples=150, exact
         mcmc = MCMC(NUTS(model, max_tree_depth=6), num_warmup=nw, num_samples=ns, progress_bar=False)
         t = time.perf_counter()
         mcmc.run(jax.random.PRNGKey(seed + 1), X, y)
-        samples = jax.block_until_ready(mcmc.get_samples())  # the run is dispatched asynchronously
-        return samples, time.perf_counter() - t
+        draws = jax.block_until_ready(mcmc.get_samples())  # the run is dispatched asynchronously
+        return draws, time.perf_counter() - t
 
     post, t_sq = run(model, X, y)
 
