@@ -56,12 +56,15 @@ def emit(line: str) -> None:
         f.write(line + "\n")
 
 
-def timed(fn, *args):
-    """(seconds of one run after a warm-up/compile run, result)."""
-    jax.block_until_ready(fn(*args))
-    t = time.perf_counter()
+def timed(fn, *args, repeats: int = 1):
+    """(fastest of ``repeats`` runs after a warm-up/compile run, in seconds; result)."""
     out = jax.block_until_ready(fn(*args))
-    return time.perf_counter() - t, out
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        out = jax.block_until_ready(fn(*args))
+        best = min(best, time.perf_counter() - t)
+    return best, out
 
 
 def peak_bytes(fn, *args) -> int:
@@ -77,32 +80,39 @@ def sklearn_error(X, K, m, seed, gamma):
     return float(regularized_error(K, jnp.asarray(Z @ Z.T, K.dtype), gamma))
 
 
-def scaling(sizes, exact_max, error_max, cap, gamma_fixed=None, lam=1.0 / 2000):
-    """``gamma = lam * n`` (kernel ridge regression's scaling, d_eff bounded in n) unless ``gamma_fixed``."""
+def scaling(sizes, exact_max, error_max, cap, gamma_fixed=None, lam=1.0 / 2000, qbar=None):
+    """``gamma = lam * n`` (kernel ridge regression's scaling, d_eff bounded in n) unless ``gamma_fixed``.
+
+    With the default ``qbar`` (which grows like log n) a step costs about (m + c)^3 for a
+    dictionary of m points and chunks of c, and m grows with qbar; a fixed ``qbar`` isolates
+    the dependence on n.
+    """
     k = RBF(lengthscale=LS)
     mesh = Mesh(np.array(jax.devices()[:4]), ("data",))
     emit(f"\nSQUEAK / DISQUEAK, clustered data d = {D} (4 big + 6 tiny clusters), RBF(lengthscale {LS}), "
-         f"gamma = {f'{gamma_fixed}' if gamma_fixed else f'n * {lam:g} (n/{1 / lam:g})'}, eps = {EPS} (SQUEAK) / {EPS} (DISQUEAK), default qbar, capacity {cap}, chunk {cap // 3}, float32. "
+         f"gamma = {f'{gamma_fixed}' if gamma_fixed else f'n * {lam:g} (n/{1 / lam:g})'}, eps = {EPS} (SQUEAK) / {EPS} (DISQUEAK), {'default qbar' if qbar is None else f'qbar = {qbar}'}, capacity {cap}, chunk {cap // 3}, float32. "
+         "SQUEAK s: fastest of 5 runs, DISQUEAK of 3, exact RLS one run (after compilation). "
          "Errors are the exact regularised error ||(K+gI)^-1/2 (K-K~)(K+gI)^-1/2||_2 (float64); "
          "uniform and sklearn at SQUEAK's dictionary size.\n")
     emit("| n | qbar | dict size | SQUEAK s | t(n)/t(n/2) | peak MiB | n x n f32 MiB | peak/(n^2 f32) | "
          "DISQUEAK 4 dev s | exact RLS s | exact/SQUEAK | err SQUEAK | err DISQUEAK | err uniform | err sklearn |")
     emit("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-    prev = None
+    prev, times = None, []
     for n in sizes:
         GAMMA = gamma_fixed or lam * n
         X, _ = clustered(jax.random.PRNGKey(1), n, D)
         key = jax.random.PRNGKey(0)
-        sq = jax.jit(lambda key, X: squeak(key, X, k, gamma=GAMMA, eps=EPS, max_dict_size=cap, chunk_size=cap // 3))
-        t_sq, dic = timed(sq, key, X)
-        mem = peak_bytes(lambda key, X: squeak(key, X, k, gamma=GAMMA, eps=EPS, max_dict_size=cap, chunk_size=cap // 3), key, X)
-        dis = lambda key, X: disqueak(key, X, k, gamma=GAMMA, eps=EPS, mesh=mesh, max_dict_size=cap, chunk_size=cap // 3)
-        t_dis, ddic = timed(dis, key, X)
+        sq = jax.jit(lambda key, X: squeak(key, X, k, gamma=GAMMA, eps=EPS, qbar=qbar, max_dict_size=cap, chunk_size=cap // 3))
+        t_sq, dic = timed(sq, key, X, repeats=5)
+        mem = peak_bytes(lambda key, X: squeak(key, X, k, gamma=GAMMA, eps=EPS, qbar=qbar, max_dict_size=cap, chunk_size=cap // 3), key, X)
+        dis = lambda key, X: disqueak(key, X, k, gamma=GAMMA, eps=EPS, qbar=qbar, mesh=mesh, max_dict_size=cap, chunk_size=cap // 3)
+        t_dis, ddic = timed(dis, key, X, repeats=3)
         size = int(dic.size)
         nn = n * n * 4
         row = (f"| {n} | {dic.qbar} | {size} | {t_sq:.2f} | {'' if prev is None else f'{t_sq / prev:.2f}'} | "
                f"{mem / 2**20:.1f} | {nn / 2**20:.0f} | {mem / nn:.3f} | {t_dis:.2f} |")
         prev = t_sq
+        times.append(t_sq)
         if n <= exact_max:
             t_ex, _ = timed(jax.jit(lambda X: ridge_leverage_scores(k.gram(X), GAMMA)), X)
             row += f" {t_ex:.2f} | {t_ex / t_sq:.1f}x |"
@@ -124,9 +134,12 @@ def scaling(sizes, exact_max, error_max, cap, gamma_fixed=None, lam=1.0 / 2000):
         else:
             row += " | | | |"
         emit(row)
+    if len(times) > 2:
+        slope = np.polyfit(np.log(sizes[1:]), np.log(times[1:]), 1)[0]
+        emit(f"\nSQUEAK time ~ n^{slope:.2f} (least-squares fit over n = {sizes[1]}..{sizes[-1]})")
 
 
-def gp_benchmark(n, n_exact, gamma, qbar, seed=0, warmup=150, samples=150, exact_steps=None):
+def gp_benchmark(n, n_exact, gamma, qbar, seed=0, warmup=150, samples=150, exact_steps=None, which="both"):
     """NUTS on a GP regression with SQUEAK Nystrom features vs an exact GP on a subset.
 
     The dictionary is sampled once (pilot lengthscale 0.7) with ridge ``gamma`` and ``qbar``
@@ -159,11 +172,28 @@ def gp_benchmark(n, n_exact, gamma, qbar, seed=0, warmup=150, samples=150, exact
         nw, ns = (warmup, samples) if steps is None else (steps, steps)
         mcmc = MCMC(NUTS(model, max_tree_depth=6), num_warmup=nw, num_samples=ns, progress_bar=False)
         t = time.perf_counter()
-        mcmc.run(jax.random.PRNGKey(seed + 1), X, y)
+        mcmc.run(jax.random.PRNGKey(seed + 1), X, y, extra_fields=("num_steps",))
         draws = jax.block_until_ready(mcmc.get_samples())  # the run is dispatched asynchronously
-        return draws, time.perf_counter() - t
+        t = time.perf_counter() - t
+        # num_steps covers the kept draws only; warm-up gradients are estimated at the same rate.
+        grads = float(np.sum(mcmc.get_extra_fields()["num_steps"])) * (nw + ns) / ns
+        return draws, t, grads
 
-    post, t_sq = run(model, X, y)
+    ex = "the same" if exact_steps is None else f"{exact_steps} + {exact_steps} for the exact GP"
+    emit(f"\nNumPyro GP regression, f(x) = sin 3x1 + 0.5 cos 2x2 + 0.3 x3 + N(0, 0.1^2), x ~ U[-2,2]^3, "
+         f"2000 test points; NUTS {warmup} warm-up + {samples} draws ({ex}), max tree depth 6, "
+         "lengthscale/variance/noise sampled; gradients = leapfrog steps (warm-up estimated at the "
+         "sampling rate):\n")
+    emit("| model | n train | features | dictionary s | NUTS s (incl. compile) | gradients | ms / gradient | prediction s (all draws) | test RMSE (posterior mean) |")
+    emit("|---|---|---|---|---|---|---|---|---|")
+    if which in ("squeak", "both"):
+        gp_squeak(model, run, X, y, Xt, yt, n, dic, t_dic, gamma, qbar)
+    if which in ("exact", "both"):
+        gp_exact(run, X, y, Xt, yt, n_exact, exact_steps)
+
+
+def gp_squeak(model, run, X, y, Xt, yt, n, dic, t_dic, gamma, qbar):
+    post, t_sq, g_sq = run(model, X, y)
 
     def pred_sq(ls, var, noise):
         return nystrom(X, dic, RBF(lengthscale=ls, variance=var)).gp_predict(y, noise**2, Xt)[0]
@@ -173,13 +203,13 @@ def gp_benchmark(n, n_exact, gamma, qbar, seed=0, warmup=150, samples=150, exact
         jnp.mean(jax.lax.map(lambda p: pred_sq(*p), (post["lengthscale"], post["variance"], post["noise"])), 0))
     t_pred = time.perf_counter() - t
     rmse_sq = float(np.sqrt(np.mean((np.asarray(mean_sq) - yt) ** 2)))
-    ex = "the same" if exact_steps is None else f"{exact_steps} + {exact_steps} for the exact GP"
-    emit(f"\nNumPyro GP regression, f(x) = sin 3x1 + 0.5 cos 2x2 + 0.3 x3 + N(0, 0.1^2), x ~ U[-2,2]^3, "
-         f"2000 test points; NUTS {warmup} warm-up + {samples} draws ({ex}), max tree depth 6, "
-         "lengthscale/variance/noise sampled:\n")
-    emit("| model | n train | features | dictionary s | NUTS s (incl. compile) | prediction s (all draws) | test RMSE (posterior mean) |")
-    emit("|---|---|---|---|---|---|---|")
-    emit(f"| SQUEAK Nystrom low-rank GP (gamma {gamma}, eps 0.25, qbar {qbar}) | {n} | {int(dic.size)} | {t_dic:.1f} | {t_sq:.1f} | {t_pred:.1f} | {rmse_sq:.4f} |")
+    emit(f"| SQUEAK Nystrom low-rank GP (gamma {gamma}, eps 0.25, qbar {qbar}) | {n} | {int(dic.size)} | {t_dic:.1f} "
+         f"| {t_sq:.1f} | {g_sq:.0f} | {1e3 * t_sq / g_sq:.1f} | {t_pred:.1f} | {rmse_sq:.4f} |")
+
+
+def gp_exact(run, X, y, Xt, yt, n_exact, exact_steps):
+    import numpyro
+    import numpyro.distributions as dist
 
     Xs, ys = X[:n_exact], y[:n_exact]
 
@@ -190,7 +220,7 @@ def gp_benchmark(n, n_exact, gamma, qbar, seed=0, warmup=150, samples=150, exact
         K = RBF(lengthscale=ls, variance=var).gram(X) + (noise**2 + 1e-5) * jnp.eye(X.shape[0])
         numpyro.sample("y", dist.MultivariateNormal(jnp.zeros(X.shape[0]), K), obs=y)
 
-    post_ex, t_ex = run(exact_model, Xs, ys, exact_steps)
+    post_ex, t_ex, g_ex = run(exact_model, Xs, ys, exact_steps)
 
     def pred_ex(ls, var, noise):
         kk = RBF(lengthscale=ls, variance=var)
@@ -202,7 +232,8 @@ def gp_benchmark(n, n_exact, gamma, qbar, seed=0, warmup=150, samples=150, exact
         jnp.mean(jax.lax.map(lambda p: pred_ex(*p), (post_ex["lengthscale"], post_ex["variance"], post_ex["noise"])), 0))
     t_pred_ex = time.perf_counter() - t
     rmse_ex = float(np.sqrt(np.mean((np.asarray(mean_ex) - yt) ** 2)))
-    emit(f"| exact GP (subset) | {n_exact} | - | - | {t_ex:.1f} | {t_pred_ex:.1f} | {rmse_ex:.4f} |")
+    emit(f"| exact GP (subset) | {n_exact} | - | - | {t_ex:.1f} | {g_ex:.0f} | {1e3 * t_ex / g_ex:.1f} "
+         f"| {t_pred_ex:.1f} | {rmse_ex:.4f} |")
 
 
 def main():
@@ -212,6 +243,7 @@ def main():
     ap.add_argument("--exact-max", type=int)
     ap.add_argument("--error-max", type=int)
     ap.add_argument("--gamma", type=float, help="fixed ridge (default: gamma = n / 2000, see scaling())")
+    ap.add_argument("--qbar", type=int, help="fixed copies per point in the scaling table (default: default_qbar(n, eps))")
     ap.add_argument("--gp-n", type=int)
     ap.add_argument("--gp-exact-n", type=int)
     ap.add_argument("--capacity", type=int, default=1024)
@@ -219,6 +251,8 @@ def main():
     ap.add_argument("--gp-exact-steps", type=int, help="NUTS warm-up and draws each for the exact GP")
     ap.add_argument("--gp-gamma", type=float, default=3.0, help="SQUEAK ridge for the GP dictionary")
     ap.add_argument("--gp-qbar", type=int, default=2, help="SQUEAK copies per point for the GP dictionary")
+    ap.add_argument("--gp-which", choices=("both", "squeak", "exact"), default="both",
+                    help="which GP to run (the dictionary is always built)")
     ap.add_argument("--skip-gp", action="store_true")
     ap.add_argument("--skip-scaling", action="store_true")
     args = ap.parse_args()
@@ -226,22 +260,23 @@ def main():
     exact_max = args.exact_max or (2000 if args.quick else 8000)
     error_max = args.error_max or (2000 if args.quick else 4000)
     cmd = "python benchmarks/squeak.py" + (" --quick" if args.quick else "")
-    for name in ("sizes", "exact_max", "error_max", "gamma", "capacity", "gp_n", "gp_exact_n", "gp_steps", "gp_exact_steps", "gp_gamma", "gp_qbar"):
+    for name in ("sizes", "exact_max", "error_max", "gamma", "qbar", "capacity", "gp_n", "gp_exact_n", "gp_steps", "gp_exact_steps", "gp_gamma", "gp_qbar"):
         v = getattr(args, name)
         if v:
             cmd += f" --{name.replace('_', '-')} " + (" ".join(map(str, v)) if isinstance(v, list) else str(v))
+    cmd += f" --gp-which {args.gp_which}" * (args.gp_which != "both")
     cmd += " --skip-scaling" * args.skip_scaling + " --skip-gp" * args.skip_gp
     emit(f"\n## run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: `{cmd}`")
     emit(f"machine: {platform.machine()}, nproc={os.cpu_count()}, 2-core CPU VM shared with other jobs "
          f"(timings noisy), jax {jax.__version__}, 4 simulated CPU devices")
     if not args.skip_scaling:
-        scaling(sizes, exact_max, error_max, args.capacity, gamma_fixed=args.gamma)
+        scaling(sizes, exact_max, error_max, args.capacity, gamma_fixed=args.gamma, qbar=args.qbar)
     if not args.skip_gp:
         gp_benchmark(args.gp_n or (2000 if args.quick else 20000), args.gp_exact_n or (300 if args.quick else 3000),
                      args.gp_gamma, args.gp_qbar,
                      warmup=args.gp_steps or (100 if args.quick else 300),
                      samples=args.gp_steps or (100 if args.quick else 300),
-                     exact_steps=args.gp_exact_steps)
+                     exact_steps=args.gp_exact_steps, which=args.gp_which)
 
 
 if __name__ == "__main__":

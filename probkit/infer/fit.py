@@ -55,6 +55,10 @@ def fit_vi(
         with a linear warm-up and cosine decay, which lets the last steps average out the
         gradient noise of the ELBO estimate.
     :param loss: a NumPyro ELBO, default ``Trace_ELBO(num_particles)``.
+    :param num_particles: ELBO particles per step. Reverse-KL training is mode-seeking and a
+        noisy gradient lets it drop separated modes: on Rezende & Mohamed's U4 energy the
+        default AutoFlow lost one branch with 16 particles (KL 0.16-0.19) and kept both
+        with 256 (KL 0.02-0.04); raise it for multimodal posteriors.
     """
     steps = check_positive_int("steps", steps)
     num_particles = check_positive_int("num_particles", num_particles)

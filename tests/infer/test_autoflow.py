@@ -143,10 +143,13 @@ def grid_log_z(i):
 @pytest.mark.slow
 def test_autoflow_default_on_classic_energies():
     # default flow and default optimiser (fit_vi's schedule); the four fits run as one vmapped
-    # scan of the same SVI updates fit_vi performs (test_fit checks fit_vi == this loop)
+    # scan of the same SVI updates fit_vi performs (test_fit checks fit_vi == this loop).
+    # 256 ELBO particles: with 16, reverse-KL training dropped U4's lower branch for z1 > 1
+    # (KL 0.16-0.19 over three seeds, U3 0.05-0.07); the gradient noise, not the flow, was the
+    # limit (256 particles: U3 0.014-0.017, U4 0.023-0.039 over three seeds).
     steps = 10_000
     guide = AutoFlow(energy_model, key=jax.random.PRNGKey(1), init_loc_fn=init_to_value(values={"z": jnp.zeros(2)}))
-    svi = SVI(energy_model, guide, optax_to_numpyro(default_optimizer(steps)), Trace_ELBO(num_particles=16))
+    svi = SVI(energy_model, guide, optax_to_numpyro(default_optimizer(steps)), Trace_ELBO(num_particles=256))
 
     def fit(i, key):
         state = svi.init(key, i)
@@ -156,12 +159,9 @@ def test_autoflow_default_on_classic_energies():
 
     elbo = jax.jit(jax.vmap(fit))(jnp.arange(4), jax.random.split(jax.random.PRNGKey(0), 4))
     kl = np.array([grid_log_z(i) for i in range(4)]) - np.asarray(elbo)
-    # measured (x86 CPU): [0.009, 0.028, 0.055, 0.187]. Issue 3 asks < 0.05 on all four:
-    # met for U1, U2; NOT met for U3 (0.055) and U4, where reverse-KL training drops the
-    # lower branch for z1 > 1. The U3/U4 bounds below only guard against regressions.
+    print("KL(q || p) for U1-U4:", np.round(kl, 4))
     assert np.all(kl > -0.01)  # KL ≥ 0 up to Monte Carlo error
-    assert kl[0] < 0.05 and kl[1] < 0.05
-    assert kl[2] < 0.08 and kl[3] < 0.25
+    assert np.all(kl < 0.05), kl
 
 
 def funnel():
