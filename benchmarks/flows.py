@@ -3,8 +3,8 @@
 Same target, steps, optimizer (optax adam with probkit's default warm-up + cosine schedule)
 and ELBO (8 reparametrised particles) for every guide, in one process. probkit runs twice:
 its default AutoFlow (spline + affine MAF layers) and an affine MAF of the same size as the
-NumPyro IAF and flowjax MAF peers (4 layers, 2 hidden layers of width 32). Reports compile time, per-step time after compilation (median of repeats of a
-scanned block of steps), final ELBO (4096-particle estimate) and KL = log Z - ELBO where
+NumPyro IAF and flowjax MAF peers (4 layers, 2 hidden layers of width 32). Reports compile time, per-step time after compilation (fastest of several
+scanned blocks of steps, the guides interleaved round-robin), final ELBO (4096-particle estimate) and KL = log Z - ELBO where
 log Z is known. Rows are appended to benchmarks/results/flows.md as they finish.
 
     python benchmarks/flows.py [--quick]
@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import platform
 import os
-import statistics
 import time
 
 import jax
@@ -86,7 +85,25 @@ def n_params(params):
     return sum(x.size for x in jax.tree.leaves(params))
 
 
-def bench_one(model, make_guide, steps, repeats, block):
+def _compiled(fn, carry):
+    t0 = time.perf_counter()
+    fn = fn.lower(carry).compile()
+    return fn, time.perf_counter() - t0
+
+
+def timer(run_block, carry, block):
+    """One timed block of ``block`` steps from ``carry``; seconds per step."""
+
+    def once():
+        t0 = time.perf_counter()
+        jax.block_until_ready(run_block(carry))
+        return (time.perf_counter() - t0) / block
+
+    return once
+
+
+def bench_one(model, make_guide, steps, block):
+    """Compile a block of SVI steps; return (compile s, per-step timer, finish -> (ELBO, n params))."""
     guide = make_guide()
     svi = SVI(model, guide, optax_to_numpyro(default_optimizer(steps)), Trace_ELBO(num_particles=8))
     state = svi.init(jax.random.PRNGKey(0))
@@ -94,23 +111,17 @@ def bench_one(model, make_guide, steps, repeats, block):
     def run(s, n):
         return lax.scan(lambda c, _: svi.update(c), s, None, length=n)
 
-    run_block = jax.jit(lambda s: run(s, block))
-    t0 = time.perf_counter()
-    run_block = run_block.lower(state).compile()
-    compile_s = time.perf_counter() - t0
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(run_block(state))
-        times.append((time.perf_counter() - t0) / block)
-    full = jax.jit(lambda s: run(s, steps))
-    state, _ = full(state)
-    params = svi.get_params(state)
-    elbo = -float(Trace_ELBO(num_particles=4096).loss(jax.random.PRNGKey(9), params, model, guide))
-    return compile_s, statistics.median(times), elbo, n_params(params)
+    run_block, compile_s = _compiled(jax.jit(lambda s: run(s, block)), state)
+
+    def finish():
+        params = svi.get_params(jax.jit(lambda s: run(s, steps))(state)[0])
+        elbo = -float(Trace_ELBO(num_particles=4096).loss(jax.random.PRNGKey(9), params, model, guide))
+        return elbo, n_params(params)
+
+    return compile_s, timer(run_block, state, block), finish
 
 
-def bench_flowjax(model, steps, repeats, block):
+def bench_flowjax(model, steps, block):
     """flowjax masked_autoregressive_flow (affine, 4 layers, 2 hidden layers of width 32) trained by its ElboLoss."""
     import equinox as eqx
     import paramax
@@ -139,26 +150,22 @@ def bench_flowjax(model, steps, repeats, block):
         return lax.scan(step, carry, jax.random.split(jax.random.key(0), n))
 
     carry = (params, opt.init(params))
-    t0 = time.perf_counter()
-    run_block = jax.jit(lambda c: run(c, block)).lower(carry).compile()
-    compile_s = time.perf_counter() - t0
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(run_block(carry))
-        times.append((time.perf_counter() - t0) / block)
-    (params, _), _ = jax.jit(lambda c: run(c, steps))(carry)
-    fitted = paramax.unwrap(eqx.combine(params, static))
-    x, lq = fitted.sample_and_log_prob(jax.random.key(9), (4096,))
-    elbo = float(jnp.mean(jax.vmap(logdensity)(x) - lq))
-    return compile_s, statistics.median(times), elbo, n_params(params)
+    run_block, compile_s = _compiled(jax.jit(lambda c: run(c, block)), carry)
+
+    def finish():
+        (p, _), _ = jax.jit(lambda c: run(c, steps))(carry)
+        fitted = paramax.unwrap(eqx.combine(p, static))
+        x, lq = fitted.sample_and_log_prob(jax.random.key(9), (4096,))
+        return float(jnp.mean(jax.vmap(logdensity)(x) - lq)), n_params(p)
+
+    return compile_s, timer(run_block, carry, block), finish
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     a = ap.parse_args()
-    steps, repeats, block = (1000, 3, 50) if a.quick else (5000, 5, 200)
+    steps, rounds, block = (1000, 3, 200) if a.quick else (5000, 7, 1000)
     targets = [("U2 banana", u2_model, u2_logz()), ("10-D funnel", funnel_model, 0.0)]
     try:
         targets.append(("eight schools", eight_schools(), None))
@@ -166,16 +173,24 @@ def main():
         print("eight schools skipped:", e)
     with open(OUT, "a") as f:
         f.write(f"\n## run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: `python benchmarks/flows.py"
-                f"{' --quick' if a.quick else ''}` ({steps} steps, adam warm-up+cosine peak 2e-3, 8 particles)\n\n"
+                f"{' --quick' if a.quick else ''}` ({steps} steps, adam warm-up+cosine peak 2e-3, 8 particles; "
+                f"ms/step: fastest of {rounds} blocks of {block} steps, guides interleaved)\n\n"
                 f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, shared with other jobs.\n\n"
                 "| target | guide | params | compile s | ms/step | ELBO | KL | step-time ratio vs probkit |\n"
                 "|---|---|---|---|---|---|---|---|\n")
     for tname, model, logz in targets:
         base = None
-        runs = {g: (lambda m=m: bench_one(model, m, steps, repeats, block)) for g, m in guides(model).items()}
-        runs["flowjax MAF (4x32, ElboLoss)"] = lambda: bench_flowjax(model, steps, repeats, block)
-        for gname, go in runs.items():
-            c, t, elbo, npar = go()
+        benches = {g: bench_one(model, m, steps, block) for g, m in guides(model).items()}
+        benches["flowjax MAF (4x32, ElboLoss)"] = bench_flowjax(model, steps, block)
+        # per-step time: the fastest of `rounds` blocks, the guides interleaved round-robin so
+        # that a slow spell of the machine hits all of them
+        times = {g: [] for g in benches}
+        for _ in range(rounds):
+            for g, (_, once, _) in benches.items():
+                times[g].append(once())
+        for gname, (c, _, finish) in benches.items():
+            t = min(times[gname])
+            elbo, npar = finish()
             base = t if base is None else base
             kl = f"{logz - elbo:.3f}" if logz is not None else "-"
             row = f"| {tname} | {gname} | {npar} | {c:.2f} | {1e3 * t:.3f} | {elbo:.3f} | {kl} | {t / base:.2f} |\n"

@@ -36,11 +36,22 @@ def test_scan_matches_unrolled_chain(x64, check_bijection, randomize_params):
 
 
 def test_scan_compile_size_independent_of_depth():
-    def n_eqns(n):
-        s = Scan.from_fn(jax.random.PRNGKey(0), n, lambda k: Planar(k, 2))
-        return len(jax.make_jaxpr(s.transform_and_log_det)(jnp.zeros(2)).jaxpr.eqns)
+    def n_ops(n, unroll=4):
+        s = Scan.from_fn(jax.random.PRNGKey(0), n, lambda k: Planar(k, 2), unroll=unroll)
+        return len(eqx.filter_jit(s.transform_and_log_det).lower(jnp.zeros(2)).as_text().splitlines())
 
-    assert n_eqns(2) == n_eqns(16)
+    # a loop body of `unroll` layers: the program stops growing with the depth
+    assert n_ops(8) == n_ops(64)
+    assert n_ops(8, unroll=1) == n_ops(64, unroll=1) < n_ops(8)
+
+
+def test_scan_unroll_gives_same_result(x64):
+    make = lambda k: Chain([AffineCoupling(k, 4, width=8), Permute([3, 2, 1, 0])])  # noqa: E731
+    x = jax.random.normal(jax.random.PRNGKey(3), (4,))
+    outs = [Scan.from_fn(jax.random.PRNGKey(1), 6, make, unroll=u).transform_and_log_det(x) for u in (1, 4, 6)]
+    for y, ld in outs[1:]:
+        np.testing.assert_allclose(y, outs[0][0], rtol=1e-12)
+        np.testing.assert_allclose(ld, outs[0][1], rtol=1e-12)
 
 
 def test_bad_chain():
@@ -48,3 +59,5 @@ def test_bad_chain():
         Chain([])
     with pytest.raises(ValueError, match="n_layers"):
         Scan.from_fn(jax.random.PRNGKey(0), 0, lambda k: Planar(k, 2))
+    with pytest.raises(ValueError, match="unroll"):
+        Scan.from_fn(jax.random.PRNGKey(0), 2, lambda k: Planar(k, 2), unroll=0)
