@@ -97,7 +97,7 @@ def scaling(sizes, exact_max, error_max, cap, gamma_fixed=None, lam=1.0 / 2000, 
     emit("| n | qbar | dict size | SQUEAK s | t(n)/t(n/2) | peak MiB | n x n f32 MiB | peak/(n^2 f32) | "
          "DISQUEAK 4 dev s | exact RLS s | exact/SQUEAK | err SQUEAK | err DISQUEAK | err uniform | err sklearn |")
     emit("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-    prev, times = None, []
+    times = []
     for n in sizes:
         GAMMA = gamma_fixed or lam * n
         X, _ = clustered(jax.random.PRNGKey(1), n, D)
@@ -109,9 +109,8 @@ def scaling(sizes, exact_max, error_max, cap, gamma_fixed=None, lam=1.0 / 2000, 
         t_dis, ddic = timed(dis, key, X, repeats=3)
         size = int(dic.size)
         nn = n * n * 4
-        row = (f"| {n} | {dic.qbar} | {size} | {t_sq:.2f} | {'' if prev is None else f'{t_sq / prev:.2f}'} | "
+        row = (f"| {n} | {dic.qbar} | {size} | {t_sq:.2f} | {f'{t_sq / times[-1]:.2f}' if times else ''} | "
                f"{mem / 2**20:.1f} | {nn / 2**20:.0f} | {mem / nn:.3f} | {t_dis:.2f} |")
-        prev = t_sq
         times.append(t_sq)
         if n <= exact_max:
             t_ex, _ = timed(jax.jit(lambda X: ridge_leverage_scores(k.gram(X), GAMMA)), X)
@@ -179,38 +178,6 @@ def gp_benchmark(n, n_exact, gamma, qbar, seed=0, warmup=150, samples=150, exact
         grads = float(np.sum(mcmc.get_extra_fields()["num_steps"])) * (nw + ns) / ns
         return draws, t, grads
 
-    ex = "the same" if exact_steps is None else f"{exact_steps} + {exact_steps} for the exact GP"
-    emit(f"\nNumPyro GP regression, f(x) = sin 3x1 + 0.5 cos 2x2 + 0.3 x3 + N(0, 0.1^2), x ~ U[-2,2]^3, "
-         f"2000 test points; NUTS {warmup} warm-up + {samples} draws ({ex}), max tree depth 6, "
-         "lengthscale/variance/noise sampled; gradients = leapfrog steps (warm-up estimated at the "
-         "sampling rate):\n")
-    emit("| model | n train | features | dictionary s | NUTS s (incl. compile) | gradients | ms / gradient | prediction s (all draws) | test RMSE (posterior mean) |")
-    emit("|---|---|---|---|---|---|---|---|---|")
-    if which in ("squeak", "both"):
-        gp_squeak(model, run, X, y, Xt, yt, n, dic, t_dic, gamma, qbar)
-    if which in ("exact", "both"):
-        gp_exact(run, X, y, Xt, yt, n_exact, exact_steps)
-
-
-def gp_squeak(model, run, X, y, Xt, yt, n, dic, t_dic, gamma, qbar):
-    post, t_sq, g_sq = run(model, X, y)
-
-    def pred_sq(ls, var, noise):
-        return nystrom(X, dic, RBF(lengthscale=ls, variance=var)).gp_predict(y, noise**2, Xt)[0]
-
-    t = time.perf_counter()
-    mean_sq = jax.block_until_ready(
-        jnp.mean(jax.lax.map(lambda p: pred_sq(*p), (post["lengthscale"], post["variance"], post["noise"])), 0))
-    t_pred = time.perf_counter() - t
-    rmse_sq = float(np.sqrt(np.mean((np.asarray(mean_sq) - yt) ** 2)))
-    emit(f"| SQUEAK Nystrom low-rank GP (gamma {gamma}, eps 0.25, qbar {qbar}) | {n} | {int(dic.size)} | {t_dic:.1f} "
-         f"| {t_sq:.1f} | {g_sq:.0f} | {1e3 * t_sq / g_sq:.1f} | {t_pred:.1f} | {rmse_sq:.4f} |")
-
-
-def gp_exact(run, X, y, Xt, yt, n_exact, exact_steps):
-    import numpyro
-    import numpyro.distributions as dist
-
     Xs, ys = X[:n_exact], y[:n_exact]
 
     def exact_model(X, y):
@@ -220,20 +187,37 @@ def gp_exact(run, X, y, Xt, yt, n_exact, exact_steps):
         K = RBF(lengthscale=ls, variance=var).gram(X) + (noise**2 + 1e-5) * jnp.eye(X.shape[0])
         numpyro.sample("y", dist.MultivariateNormal(jnp.zeros(X.shape[0]), K), obs=y)
 
-    post_ex, t_ex, g_ex = run(exact_model, Xs, ys, exact_steps)
+    def pred_sq(ls, var, noise):
+        return nystrom(X, dic, RBF(lengthscale=ls, variance=var)).gp_predict(y, noise**2, Xt)[0]
 
     def pred_ex(ls, var, noise):
         kk = RBF(lengthscale=ls, variance=var)
         A = kk.gram(Xs) + (noise**2 + 1e-5) * jnp.eye(n_exact)
         return kk.gram(Xt, Xs) @ jnp.linalg.solve(A, ys)
 
-    t = time.perf_counter()
-    mean_ex = jax.block_until_ready(
-        jnp.mean(jax.lax.map(lambda p: pred_ex(*p), (post_ex["lengthscale"], post_ex["variance"], post_ex["noise"])), 0))
-    t_pred_ex = time.perf_counter() - t
-    rmse_ex = float(np.sqrt(np.mean((np.asarray(mean_ex) - yt) ** 2)))
-    emit(f"| exact GP (subset) | {n_exact} | - | - | {t_ex:.1f} | {g_ex:.0f} | {1e3 * t_ex / g_ex:.1f} "
-         f"| {t_pred_ex:.1f} | {rmse_ex:.4f} |")
+    def row(label, features, dict_s, model, X, y, steps, predict):
+        """NUTS, then the posterior-mean prediction over all draws; one table row."""
+        post, t_nuts, grads = run(model, X, y, steps)
+        t = time.perf_counter()
+        mean = jax.block_until_ready(
+            jnp.mean(jax.lax.map(lambda p: predict(*p), (post["lengthscale"], post["variance"], post["noise"])), 0))
+        t_pred = time.perf_counter() - t
+        rmse = float(np.sqrt(np.mean((np.asarray(mean) - yt) ** 2)))
+        emit(f"| {label} | {X.shape[0]} | {features} | {dict_s} | {t_nuts:.1f} | {grads:.0f} | "
+             f"{1e3 * t_nuts / grads:.1f} | {t_pred:.1f} | {rmse:.4f} |")
+
+    ex = "the same" if exact_steps is None else f"{exact_steps} + {exact_steps} for the exact GP"
+    emit(f"\nNumPyro GP regression, f(x) = sin 3x1 + 0.5 cos 2x2 + 0.3 x3 + N(0, 0.1^2), x ~ U[-2,2]^3, "
+         f"2000 test points; NUTS {warmup} warm-up + {samples} draws ({ex}), max tree depth 6, "
+         "lengthscale/variance/noise sampled; gradients = leapfrog steps (warm-up estimated at the "
+         "sampling rate):\n")
+    emit("| model | n train | features | dictionary s | NUTS s (incl. compile) | gradients | ms / gradient | prediction s (all draws) | test RMSE (posterior mean) |")
+    emit("|---|---|---|---|---|---|---|---|---|")
+    if which in ("squeak", "both"):
+        row(f"SQUEAK Nystrom low-rank GP (gamma {gamma}, eps 0.25, qbar {qbar})", int(dic.size), f"{t_dic:.1f}",
+            model, X, y, None, pred_sq)
+    if which in ("exact", "both"):
+        row("exact GP (subset)", "-", "-", exact_model, Xs, ys, exact_steps, pred_ex)
 
 
 def main():
