@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from probkit._validate import as_matrix, check_ndim, is_concrete
+from probkit._validate import as_matrix, check_finite, check_ndim, is_concrete
 
 
 def float_dtype(*arrays):
@@ -16,21 +16,10 @@ def float_dtype(*arrays):
     return dtype
 
 
-def check_finite(name: str, x) -> None:
-    """Require finite entries (NumPy on concrete values, so it also works while tracing
-    a ``jit`` that closes over concrete arrays; tracers are skipped)."""
-    if is_concrete(x) and not np.all(np.isfinite(np.asarray(x))):
-        raise ValueError(f"{name} must contain only finite values (found NaN or inf)")
-
-
 def check_samples(x, y, names=("x", "y")):
     """Return ``x, y`` as ``(n, d)``/``(m, d)`` arrays of one floating dtype."""
-    # probkit._validate.check_finite uses jnp ops, which are staged (and fail) while
-    # tracing a jit that closes over concrete arrays; check finiteness with NumPy here.
-    x = as_matrix(names[0], x, finite=False)
-    y = as_matrix(names[1], y, finite=False)
-    check_finite(names[0], x)
-    check_finite(names[1], y)
+    x = as_matrix(names[0], x)
+    y = as_matrix(names[1], y)
     if x.shape[1] != y.shape[1]:
         raise ValueError(
             f"{names[0]} and {names[1]} must have the same dimension (last axis), "

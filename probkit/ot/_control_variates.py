@@ -82,7 +82,12 @@ def mc_estimate(w: Float[Array, " L"]) -> tuple[Float[Array, ""], Float[Array, "
 
 
 def cv_estimate(
-    w: Float[Array, " L"], g: Float[Array, " L"], g_mean: Float[Array, ""], *, detach_coefficient: bool = False
+    w: Float[Array, " L"],
+    g: Float[Array, " L"],
+    g_mean: Float[Array, ""],
+    *,
+    detach_coefficient: bool = False,
+    coefficient: float | None = None,
 ) -> tuple[Float[Array, ""], Float[Array, ""]]:
     r"""Control-variate estimate :math:`\hat Z` and its estimated variance.
 
@@ -97,8 +102,13 @@ def cv_estimate(
     (same value): :math:`\nabla\hat Z = \nabla\bar W - \hat\alpha\,\nabla(\bar G - \mathbb{E}G)`, the
     control-variate estimate of :math:`\nabla SW_2^2` with control :math:`\nabla G`, without the
     term :math:`-(\bar G - \mathbb{E}G)\nabla\hat\alpha`.
+
+    A fixed ``coefficient`` :math:`\alpha` gives :math:`\bar W - \alpha(\bar G - \mathbb{E}G)`, unbiased
+    for any :math:`\alpha`, with variance :math:`s^2_{W - \alpha G}/L`.
     """
     n = w.shape[0]
+    if coefficient is not None:
+        return mc_estimate(w - coefficient * (g - g_mean))
     w_bar = jnp.mean(w)
     g_bar = jnp.mean(g)
     gc = g - g_bar

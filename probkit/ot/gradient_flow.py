@@ -32,6 +32,7 @@ def sw_gradient_flow(
     projections: str = "uniform",
     save_every: int = 1,
     detach_coefficient: bool = False,
+    cv_coefficient: float | None = None,
 ) -> Float[Array, "T n d"]:
     r"""Run ``steps`` SGD steps on :math:`\widehat{SW}_2` and return the trajectory.
 
@@ -39,19 +40,23 @@ def sw_gradient_flow(
     cloud after every ``save_every`` steps. The loop is a ``lax.scan``.
     ``detach_coefficient`` (control variates only) holds :math:`\hat\alpha` fixed in the
     gradient, see :func:`probkit.ot.sliced_wasserstein`; ``False`` differentiates through it
-    as Nguyen & Ho's reference code does.
+    as Nguyen & Ho's reference code does. ``cv_coefficient`` fixes the coefficient instead;
+    ``estimator="cv_lower", cv_coefficient=1.0`` moves the cloud's mean by the exact
+    expected gradient at every step (see :func:`probkit.ot.sliced_wasserstein`).
     """
     x0, target = check_samples(x0, target, names=("x0", "target"))
     steps = check_positive_int("steps", steps)
     save_every = check_positive_int("save_every", save_every)
     check_positive("lr", lr)
     # validates estimator / projections / n_projections once, eagerly
-    sliced_wasserstein(key, x0, target, n_projections=n_projections, estimator=estimator, projections=projections)
+    sliced_wasserstein(key, x0, target, n_projections=n_projections, estimator=estimator, projections=projections,
+                       detach_coefficient=detach_coefficient, cv_coefficient=cv_coefficient)
     n = x0.shape[0]
 
     def loss(x, k):
         return sliced_wasserstein(k, x, target, n_projections=n_projections, estimator=estimator,
-                                  projections=projections, detach_coefficient=detach_coefficient)
+                                  projections=projections, detach_coefficient=detach_coefficient,
+                                  cv_coefficient=cv_coefficient)
 
     grad = jax.grad(loss)
 

@@ -19,6 +19,8 @@ The projections are processed in chunks (``lax.map``), so memory is
 from __future__ import annotations
 
 import functools
+import math
+import numbers
 
 import jax
 import jax.numpy as jnp
@@ -122,12 +124,13 @@ def slice_stats(
 @functools.partial(
     jax.jit,
     static_argnames=(
-        "n_projections", "p", "estimator", "projections", "chunk_size", "root", "return_stderr", "detach_coefficient"
+        "n_projections", "p", "estimator", "projections", "chunk_size", "root", "return_stderr", "detach_coefficient",
+        "cv_coefficient",
     ),
 )
 def _sliced(
     key, x, y, a, b, thetas, *, n_projections, p, estimator, projections, chunk_size, root, return_stderr,
-    detach_coefficient,
+    detach_coefficient, cv_coefficient,
 ):
     d = x.shape[1]
     if thetas is None:
@@ -142,7 +145,7 @@ def _sliced(
         z, var_z = mc_estimate(w)
     else:
         g, g_mean = cv.values(proj_dm, var_sum), cv.expectation(dm2, trace_sum, d)
-        z, var_z = cv_estimate(w, g, g_mean, detach_coefficient=detach_coefficient)
+        z, var_z = cv_estimate(w, g, g_mean, detach_coefficient=detach_coefficient, coefficient=cv_coefficient)
     z = jnp.maximum(z, 0.0)
     se = jnp.sqrt(var_z)
     if not root:
@@ -171,6 +174,7 @@ def sliced_wasserstein(
     root: bool = True,
     chunk_size: int | None = None,
     detach_coefficient: bool = False,
+    cv_coefficient: float | None = None,
 ):
     r"""Sliced Wasserstein-:math:`p` distance between two (weighted) point clouds.
 
@@ -193,6 +197,15 @@ def sliced_wasserstein(
             unchanged), so the gradient is :math:`\nabla\bar W - \hat\alpha\nabla(\bar G - \mathbb{E}G)`,
             a control-variate estimate of :math:`\nabla SW_2^2`. Default ``False``
             differentiates :math:`\hat\alpha` too, as Nguyen & Ho's code does.
+        cv_coefficient: control variates only: use this fixed :math:`\alpha` instead of the
+            fitted :math:`\hat\alpha` (``None``, default). :math:`\bar W - \alpha(\bar G - \mathbb{E}G)` is
+            unbiased for every fixed :math:`\alpha`. With ``"cv_lower"`` and :math:`\alpha = 1` the
+            *gradient* has no translation noise: moving every point of ``x`` by :math:`t` changes
+            :math:`W_l` at rate :math:`2\theta_l\theta_l^\top\Delta m`, exactly
+            :math:`\nabla_t G_l`, so the common-translation part of
+            :math:`\nabla(\bar W - \bar G + \mathbb{E}G)` is the exact :math:`2\Delta m/d`
+            whatever the directions. Prefer it for gradient flows: the fitted :math:`\hat\alpha`
+            scales like :math:`\lVert\Delta m\rVert^{-2}` once the means agree and then adds noise.
 
     Returns:
         The estimate, or ``(estimate, stderr)``. The stderr of :math:`\hat Z` is
@@ -232,9 +245,20 @@ def sliced_wasserstein(
             )
         n_projections = thetas.shape[0]
         projections = "array"
-    if return_stderr and n_projections < (2 if estimator == "mc" else 3):
+    if cv_coefficient is not None:
+        if estimator == "mc":
+            raise ValueError("cv_coefficient applies to the control variates only, not estimator='mc'")
+        if detach_coefficient:
+            raise ValueError("detach_coefficient applies to the fitted coefficient; cv_coefficient fixes it")
+        if isinstance(cv_coefficient, bool) or not isinstance(cv_coefficient, numbers.Real) or not math.isfinite(
+            cv_coefficient
+        ):
+            raise ValueError(f"cv_coefficient must be a finite number or None, got {cv_coefficient!r}")
+        cv_coefficient = float(cv_coefficient)
+    fitted = estimator != "mc" and cv_coefficient is None
+    if return_stderr and n_projections < (3 if fitted else 2):
         raise ValueError(
-            f"return_stderr needs n_projections >= {2 if estimator == 'mc' else 3} "
+            f"return_stderr needs n_projections >= {3 if fitted else 2} "
             f"for estimator={estimator!r}, got {n_projections}"
         )
     if chunk_size is None:
@@ -256,4 +280,5 @@ def sliced_wasserstein(
         root=bool(root),
         return_stderr=bool(return_stderr),
         detach_coefficient=bool(detach_coefficient),
+        cv_coefficient=cv_coefficient,
     )

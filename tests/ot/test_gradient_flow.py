@@ -23,14 +23,17 @@ def test_one_step_in_1d_is_the_exact_wasserstein_step():
         np.testing.assert_allclose(traj[1, :, 0], expected, rtol=1e-12)
 
 
-@pytest.mark.parametrize("estimator, detach", [("mc", False), ("cv_lower", False), ("cv_lower", True)])
-def test_flow_decreases_sliced_distance(estimator, detach):
+@pytest.mark.parametrize(
+    "estimator, detach, coef", [("mc", False, None), ("cv_lower", False, None), ("cv_lower", True, None),
+                                ("cv_lower", False, 1.0)]
+)
+def test_flow_decreases_sliced_distance(estimator, detach, coef):
     rng = np.random.default_rng(1)
     x0 = rng.normal(size=(64, 3)).astype(np.float32)
     y = (rng.normal(size=(64, 3)) * 0.5 + np.array([3.0, -1.0, 0.5])).astype(np.float32)
     traj = sw_gradient_flow(
         jax.random.PRNGKey(2), x0, y, steps=40, lr=0.2, n_projections=16, estimator=estimator, save_every=20,
-        detach_coefficient=detach,
+        detach_coefficient=detach, cv_coefficient=coef,
     )
     assert traj.shape == (3, 64, 3)
     gap = [np.linalg.norm(t.mean(0) - y.mean(0)) for t in np.asarray(traj)]

@@ -236,6 +236,47 @@ def test_detach_coefficient_keeps_value_and_drops_the_coefficient_gradient():
             assert np.max(np.abs(full - got)) > 1e-6, est  # the alpha_hat term is really dropped
 
 
+def test_fixed_coefficient_is_unbiased_with_calibrated_stderr():
+    """cv_coefficient: W_bar - alpha (G_bar - E G) for a fixed alpha, unbiased (500 seeds, no bias allowance)."""
+    x, y, truth = whitened_pair(1, 200, 6, shift=0.4, c=0.5)
+    x, y = jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32)
+
+    def one(k):
+        return [
+            sliced_wasserstein(k, x, y, n_projections=20, estimator=e, cv_coefficient=c, return_stderr=True,
+                               root=False)
+            for e, c in (("cv_lower", 1.0), ("cv_upper", 0.5))
+        ]
+
+    out = jax.jit(jax.vmap(one))(jax.random.split(jax.random.PRNGKey(5), 500))
+    for z, se in out:
+        z, se = np.asarray(z, np.float64), np.asarray(se, np.float64)
+        assert abs(z.mean() - truth) <= 3 * z.std() / np.sqrt(len(z)), (z.mean(), truth)
+        assert 0.8 <= np.sqrt(np.mean(se**2)) / z.std() <= 1.2
+
+
+def test_fixed_coefficient_one_gives_the_exact_translation_gradient():
+    """cv_lower with alpha = 1: value = W_bar - (G_bar - E G); the gradient summed over the points of x
+    (the derivative along a common translation) is exactly 2 (m1 - m2) / d, whatever the directions."""
+    with float64():
+        rng = np.random.default_rng(9)
+        x, y = rng.normal(size=(25, 4)), rng.normal(size=(18, 4)) * 0.6 + 0.8
+        wy = rng.dirichlet(np.ones(18))
+        th = rng.normal(size=(5, 4))
+        th = jnp.asarray(th / np.linalg.norm(th, axis=1, keepdims=True))
+        dm = x.mean(0) - wy @ y
+
+        def sw(x_, **kw):
+            return sliced_wasserstein(None, x_, y, y_weights=wy, projections=th, root=False, **kw)
+
+        z = sw(x, estimator="cv_lower", cv_coefficient=1.0)
+        np.testing.assert_allclose(z, sw(x, estimator="mc") - (np.mean((th @ dm) ** 2) - dm @ dm / 4), rtol=1e-12)
+        g = jax.grad(lambda u: sw(u, estimator="cv_lower", cv_coefficient=1.0))(jnp.asarray(x))
+        np.testing.assert_allclose(g.sum(0), 2 * dm / 4, rtol=1e-10, atol=1e-14)
+        g_mc = jax.grad(lambda u: sw(u, estimator="mc"))(jnp.asarray(x))
+        assert np.max(np.abs(g_mc.sum(0) - 2 * dm / 4)) > 1e-2  # plain MC's translation part is noisy
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [
@@ -251,6 +292,9 @@ def test_detach_coefficient_keeps_value_and_drops_the_coefficient_gradient():
         (dict(n_projections=1, return_stderr=True), "return_stderr"),
         (dict(projections="sobol"), "projections"),
         (dict(projections=np.ones((3, 5))), r"projections must have shape \(L, 2\)"),
+        (dict(cv_coefficient=1.0), "cv_coefficient applies to the control variates"),
+        (dict(estimator="cv_lower", cv_coefficient=np.inf), "cv_coefficient must be a finite number"),
+        (dict(estimator="cv_lower", cv_coefficient=1.0, detach_coefficient=True), "detach_coefficient"),
     ],
 )
 def test_bad_input(kwargs, match):
