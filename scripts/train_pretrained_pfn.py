@@ -1,14 +1,19 @@
 """Train the shipped PFN ``probkit.pfn.pretrained("gp-rbf-1d")``.
 
-The exact command that produced ``probkit/pfn/weights/gp-rbf-1d.eqx``::
+The exact commands that produced ``probkit/pfn/weights/gp-rbf-1d.eqx``, in two stages::
 
-    XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1" \\
-        python scripts/train_pretrained_pfn.py --steps 3500 --batch-size 32 --seq-len 60 \\
-        --checkpoint /tmp/pfn_gp_rbf_1d.ckpt --out probkit/pfn/weights/gp-rbf-1d.eqx
+    export XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    # stage 1 (2026-11-23): 3500 steps x 32 datasets from a fresh initialisation
+    python scripts/train_pretrained_pfn.py --steps 3500 --batch-size 32 --seq-len 60 \\
+        --checkpoint /tmp/pfn_gp_rbf_1d.ckpt --out stage1.eqx
+    # stage 2 (2026-11-24): 22000 steps x 64 datasets from stage 1, new data seed, lr 5e-4
+    python scripts/train_pretrained_pfn.py --steps 22000 --batch-size 64 --seq-len 60 --lr 5e-4 \\
+        --seed 1 --init stage1.eqx --checkpoint /tmp/pfn_stage2.ckpt --out probkit/pfn/weights/gp-rbf-1d.eqx
 
-(on a 2-core CPU VM shared with other jobs). The prior is
-``probkit.pfn.pretrained.GP_RBF_1D_PRIOR`` (documented in ``probkit/pfn/pretrained.py``).
-Interrupted runs resume from ``--checkpoint``.
+(on a 2-core CPU VM). Each stage's settings and loss curve are in the file's header
+(``probkit.pfn.io.read_header(path)["metadata"]``, earlier stages under ``"previous"``).
+The prior is ``probkit.pfn.pretrained.gp_rbf_1d_prior()`` (documented in
+``probkit/pfn/pretrained.py``). Interrupted runs resume from ``--checkpoint``.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import jax
 import numpy as np
 
 from probkit.pfn import PFN, FullSupportBarDistribution, load, save, train_pfn
+from probkit.pfn.io import read_header
 from probkit.pfn.pretrained import GP_RBF_1D_ARCH, gp_rbf_1d_prior
 
 
@@ -71,6 +77,8 @@ def main(argv=None):
         wall_s_this_call=round(wall, 1),
         loss_curve=[round(c, 4) for c in curve],
     )
+    if args.init is not None:
+        meta["previous"] = read_header(args.init).get("metadata", {})
     save(args.out, pfn, metadata=meta)
     print("saved", args.out, meta)
 

@@ -148,14 +148,15 @@ plt.show()
 
 # %% [markdown]
 # **Claim (part 1).** Over fresh prior datasets with 20 train points, the
-# pretrained PFN's mean query NLL is within 0.35 nats of the oracle GP's (the
-# shipped model is small and briefly trained: `benchmarks/results/pfn.md`
-# records +0.25 nats on 500 datasets), and one forward pass is at least 100×
+# pretrained PFN's mean query NLL is within 0.3 nats of the oracle GP's (the
+# shipped model is small and CPU-trained on 1.5 M datasets, where the paper uses
+# many millions: `benchmarks/results/pfn.md` records +0.18 nats on 500 datasets
+# with 2–50 train points), and one forward pass is at least 100×
 # faster per dataset than NUTS over the GP hyperparameters.
 
 # %%
 print(f"PFN - oracle: {d.mean():+.3f} nats; NUTS-GP / PFN time: {nuts_time / pfn_time:.0f}x")
-assert d.mean() < 0.35
+assert d.mean() < 0.3
 assert nuts_time / pfn_time > 100
 
 # %% [markdown]
