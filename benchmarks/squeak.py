@@ -102,9 +102,10 @@ def scaling(sizes, exact_max, error_max, cap, gamma_fixed=None, lam=1.0 / 2000, 
         GAMMA = gamma_fixed or lam * n
         X, _ = clustered(jax.random.PRNGKey(1), n, D)
         key = jax.random.PRNGKey(0)
-        sq = jax.jit(lambda key, X: squeak(key, X, k, gamma=GAMMA, eps=EPS, qbar=qbar, max_dict_size=cap, chunk_size=cap // 3))
+        run_sq = lambda key, X: squeak(key, X, k, gamma=GAMMA, eps=EPS, qbar=qbar, max_dict_size=cap, chunk_size=cap // 3)  # noqa: E731
+        sq = jax.jit(run_sq)
         t_sq, dic = timed(sq, key, X, repeats=5)
-        mem = peak_bytes(lambda key, X: squeak(key, X, k, gamma=GAMMA, eps=EPS, qbar=qbar, max_dict_size=cap, chunk_size=cap // 3), key, X)
+        mem = peak_bytes(run_sq, key, X)
         dis = lambda key, X: disqueak(key, X, k, gamma=GAMMA, eps=EPS, qbar=qbar, mesh=mesh, max_dict_size=cap, chunk_size=cap // 3)
         t_dis, ddic = timed(dis, key, X, repeats=3)
         size = int(dic.size)
