@@ -25,6 +25,7 @@ from jax import lax
 from jax.scipy.special import logsumexp
 from numpyro.infer import SVI, Trace_ELBO
 from numpyro.infer.autoguide import AutoBNAFNormal, AutoIAFNormal
+from _timing import interleaved
 from numpyro.optim import optax_to_numpyro
 
 from probkit.flows import maf
@@ -91,19 +92,8 @@ def _compiled(fn, carry):
     return fn, time.perf_counter() - t0
 
 
-def timer(run_block, carry, block):
-    """One timed block of ``block`` steps from ``carry``; seconds per step."""
-
-    def once():
-        t0 = time.perf_counter()
-        jax.block_until_ready(run_block(carry))
-        return (time.perf_counter() - t0) / block
-
-    return once
-
-
 def bench_one(model, make_guide, steps, block):
-    """Compile a block of SVI steps; return (compile s, per-step timer, finish -> (ELBO, n params))."""
+    """Compile a block of SVI steps; return (compile s, run one block, finish -> (ELBO, n params))."""
     guide = make_guide()
     svi = SVI(model, guide, optax_to_numpyro(default_optimizer(steps)), Trace_ELBO(num_particles=8))
     state = svi.init(jax.random.PRNGKey(0))
@@ -118,7 +108,7 @@ def bench_one(model, make_guide, steps, block):
         elbo = -float(Trace_ELBO(num_particles=4096).loss(jax.random.PRNGKey(9), params, model, guide))
         return elbo, n_params(params)
 
-    return compile_s, timer(run_block, state, block), finish
+    return compile_s, lambda: run_block(state), finish
 
 
 def bench_flowjax(model, steps, block):
@@ -158,7 +148,7 @@ def bench_flowjax(model, steps, block):
         x, lq = fitted.sample_and_log_prob(jax.random.key(9), (4096,))
         return float(jnp.mean(jax.vmap(logdensity)(x) - lq)), n_params(p)
 
-    return compile_s, timer(run_block, carry, block), finish
+    return compile_s, lambda: run_block(carry), finish
 
 
 def main():
@@ -184,12 +174,9 @@ def main():
         benches["flowjax MAF (4x32, ElboLoss)"] = bench_flowjax(model, steps, block)
         # per-step time: the fastest of `rounds` blocks, the guides interleaved round-robin so
         # that a slow spell of the machine hits all of them
-        times = {g: [] for g in benches}
-        for _ in range(rounds):
-            for g, (_, once, _) in benches.items():
-                times[g].append(once())
+        times = interleaved({g: b[1] for g, b in benches.items()}, rounds)
         for gname, (c, _, finish) in benches.items():
-            t = min(times[gname])
+            t = times[gname] / block
             elbo, npar = finish()
             base = t if base is None else base
             kl = f"{logz - elbo:.3f}" if logz is not None else "-"

@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import networkx as nx
 import numpy as np
+from _timing import fastest
 from scipy.optimize import linear_sum_assignment
 
 from probkit.kernels import as_graph, graph_random_features, kernel_kmeans, laplacian
@@ -31,16 +32,6 @@ def emit(line: str) -> None:
     print(line, flush=True)
     with open(OUT, "a") as f:
         f.write(line + "\n")
-
-
-def timed(fn, *args, repeat=2):
-    jax.block_until_ready(fn(*args))  # compile + warm up
-    best = np.inf
-    for _ in range(repeat):
-        t = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        best = min(best, time.perf_counter() - t)
-    return best
 
 
 def exact_kernel(a, sigma):
@@ -77,7 +68,7 @@ def speed(sizes, sigma):
         g_nx = nx.random_geometric_graph(n, np.sqrt(8.0 / (np.pi * n)), seed=0)  # mean degree ~8
         a = jnp.asarray(nx.to_numpy_array(g_nx), jnp.float32)
         g = as_graph(a)
-        t_exact = timed(jax.jit(lambda a: exact_kernel(a, sigma)), a)
+        t_exact = fastest(jax.jit(lambda a: exact_kernel(a, sigma)), a, repeats=2)[0]
         k = np.asarray(jax.jit(lambda a: exact_kernel(a, sigma))(a))
         errs = {}
         t_grf = None
@@ -85,7 +76,7 @@ def speed(sizes, sigma):
             for m in (16, 64):
                 f = jax.jit(lambda key, g, m=m, v=variant: graph_random_features(key, g, n_walks=m, sigma=sigma, variant=v))
                 if variant == "grf" and m == 64:
-                    t_grf = timed(f, jax.random.PRNGKey(0), g)
+                    t_grf = fastest(f, jax.random.PRNGKey(0), g, repeats=2)[0]
                 phi, phi2 = f(jax.random.PRNGKey(1), g)
                 kh = np.asarray(phi @ phi2.T)
                 errs[(variant, m)] = np.linalg.norm(kh - k) / np.linalg.norm(k)
@@ -104,7 +95,7 @@ def scaling(quick):
         g = as_graph(nx.grid_2d_graph(side, side))
         n = g.n_nodes
         f = jax.jit(lambda key, g: graph_random_features(key, g, n_walks=16, dense=False, max_walk_length=24))
-        t = timed(f, jax.random.PRNGKey(0), g, repeat=15)
+        t = fastest(f, jax.random.PRNGKey(0), g, repeats=15)[0]
         emit(f"| {n} | {t:.3f} | {'' if prev is None else f'{t / prev:.2f}'} |")
         prev = t
         ns.append(n)

@@ -21,32 +21,10 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _timing import fastest, interleaved
 from tqdm import tqdm
 
 from probkit.ot import sliced_wasserstein
-
-
-def best_time(fn, repeats=3):
-    jax.block_until_ready(fn())  # compile / warm up
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - t)
-    return min(times)
-
-
-def interleaved_times(fns, repeats):
-    """Best time of each callable over ``repeats`` round-robin rounds (load drifts hit all alike)."""
-    for fn in fns.values():
-        jax.block_until_ready(fn())  # compile / warm up
-    times = {k: [] for k in fns}
-    for _ in range(repeats):
-        for k, fn in fns.items():
-            t = time.perf_counter()
-            jax.block_until_ready(fn())
-            times[k].append(time.perf_counter() - t)
-    return {k: min(v) for k, v in times.items()}
 
 
 def append(path, record):
@@ -68,7 +46,7 @@ def timing(out, grid, repeats, probkit_only=False):
         for est in ("mc", "cv_lower", "cv_upper"):
             f = jax.jit(lambda a, b, t, est=est: sliced_wasserstein(None, a, b, projections=t, estimator=est))
             fns[est] = lambda f=f: f(xj, yj, thj)
-        for est, t in interleaved_times(fns, repeats).items():
+        for est, t in interleaved(fns, repeats).items():
             rec[f"probkit_{est}_s"] = t
         rec["cv_lower_overhead"] = rec["probkit_cv_lower_s"] / rec["probkit_mc_s"] - 1
         rec["cv_upper_overhead"] = rec["probkit_cv_upper_s"] / rec["probkit_mc_s"] - 1
@@ -79,13 +57,13 @@ def timing(out, grid, repeats, probkit_only=False):
         from ott.tools import sliced as ott_sliced
 
         ott_f = jax.jit(lambda a, b, t: ott_sliced.sliced_wasserstein(a, b, proj_fn=lambda z: z @ t.T)[0])
-        rec["ott_s"] = best_time(lambda: ott_f(xj, yj, thj), min(repeats, 3))
+        rec["ott_s"] = fastest(lambda: ott_f(xj, yj, thj), repeats=min(repeats, 3))[0]
         if n * L <= 10**7:  # POT-numpy is slow beyond this
-            rec["pot_numpy_s"] = best_time(lambda: ot.sliced_wasserstein_distance(x, y, projections=th.T), min(repeats, 3))
+            rec["pot_numpy_s"] = fastest(lambda: ot.sliced_wasserstein_distance(x, y, projections=th.T), repeats=min(repeats, 3))[0]
             rec["speedup_vs_pot_numpy"] = rec["pot_numpy_s"] / rec["probkit_mc_s"]
             # POT's JAX backend (jax arrays in; POT's code cannot be jit-compiled: it reads array values)
-            rec["pot_jax_s"] = best_time(lambda: ot.sliced_wasserstein_distance(xj, yj, projections=thj.T),
-                                         min(repeats, 3))
+            rec["pot_jax_s"] = fastest(lambda: ot.sliced_wasserstein_distance(xj, yj, projections=thj.T),
+                                       repeats=min(repeats, 3))[0]
             rec["speedup_vs_pot_jax"] = rec["pot_jax_s"] / rec["probkit_mc_s"]
         rec["speedup_vs_ott"] = rec["ott_s"] / rec["probkit_mc_s"]
         append(out, rec)

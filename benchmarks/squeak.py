@@ -33,6 +33,7 @@ import time  # noqa: E402
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
+from _timing import fastest  # noqa: E402
 from jax.sharding import Mesh  # noqa: E402
 
 from probkit.kernels import (  # noqa: E402
@@ -54,17 +55,6 @@ def emit(line: str) -> None:
     print(line, flush=True)
     with open(OUT, "a") as f:
         f.write(line + "\n")
-
-
-def timed(fn, *args, repeats: int = 1):
-    """(fastest of ``repeats`` runs after a warm-up/compile run, in seconds; result)."""
-    out = jax.block_until_ready(fn(*args))
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        out = jax.block_until_ready(fn(*args))
-        best = min(best, time.perf_counter() - t)
-    return best, out
 
 
 def peak_bytes(fn, *args) -> int:
@@ -104,17 +94,17 @@ def scaling(sizes, exact_max, error_max, cap, gamma_fixed=None, lam=1.0 / 2000, 
         key = jax.random.PRNGKey(0)
         run_sq = lambda key, X: squeak(key, X, k, gamma=GAMMA, eps=EPS, qbar=qbar, max_dict_size=cap, chunk_size=cap // 3)  # noqa: E731
         sq = jax.jit(run_sq)
-        t_sq, dic = timed(sq, key, X, repeats=5)
+        t_sq, dic = fastest(sq, key, X, repeats=5)
         mem = peak_bytes(run_sq, key, X)
         dis = lambda key, X: disqueak(key, X, k, gamma=GAMMA, eps=EPS, qbar=qbar, mesh=mesh, max_dict_size=cap, chunk_size=cap // 3)
-        t_dis, ddic = timed(dis, key, X, repeats=3)
+        t_dis, ddic = fastest(dis, key, X, repeats=3)
         size = int(dic.size)
         nn = n * n * 4
         row = (f"| {n} | {dic.qbar} | {size} | {t_sq:.2f} | {f'{t_sq / times[-1]:.2f}' if times else ''} | "
                f"{mem / 2**20:.1f} | {nn / 2**20:.0f} | {mem / nn:.3f} | {t_dis:.2f} |")
         times.append(t_sq)
         if n <= exact_max:
-            t_ex, _ = timed(jax.jit(lambda X: ridge_leverage_scores(k.gram(X), GAMMA)), X)
+            t_ex, _ = fastest(jax.jit(lambda X: ridge_leverage_scores(k.gram(X), GAMMA)), X, repeats=1)
             row += f" {t_ex:.2f} | {t_ex / t_sq:.1f}x |"
         else:
             row += " | |"

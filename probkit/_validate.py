@@ -52,6 +52,13 @@ def check_positive_int(name: str, value: Any, *, minimum: int = 1) -> int:
     return int(value)
 
 
+def check_real(name: str, value: Any) -> float:
+    """Require a finite real number (a Python or NumPy scalar; bools are rejected)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not np.isfinite(value):
+        raise ValueError(f"{name} must be a finite real number, got {value!r}")
+    return float(value)
+
+
 def check_finite(name: str, x: Any) -> None:
     """Require every entry of the array ``x`` to be finite (no NaN or inf)."""
     if not is_concrete(x):

@@ -19,14 +19,12 @@ The projections are processed in chunks (``lax.map``), so memory is
 from __future__ import annotations
 
 import functools
-import math
-import numbers
 
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from probkit._validate import check_choice, check_ndim, check_positive_int
+from probkit._validate import check_choice, check_ndim, check_positive_int, check_real
 from probkit.ot._checks import check_finite, check_p, check_samples, check_weights
 from probkit.ot._control_variates import CONTROL_VARIATES, cv_estimate, mc_estimate
 from probkit.ot._projections import DIRECTIONS
@@ -250,11 +248,7 @@ def sliced_wasserstein(
             raise ValueError("cv_coefficient applies to the control variates only, not estimator='mc'")
         if detach_coefficient:
             raise ValueError("detach_coefficient applies to the fitted coefficient; cv_coefficient fixes it")
-        if isinstance(cv_coefficient, bool) or not isinstance(cv_coefficient, numbers.Real) or not math.isfinite(
-            cv_coefficient
-        ):
-            raise ValueError(f"cv_coefficient must be a finite number or None, got {cv_coefficient!r}")
-        cv_coefficient = float(cv_coefficient)
+        cv_coefficient = check_real("cv_coefficient", cv_coefficient)
     fitted = estimator != "mc" and cv_coefficient is None
     if return_stderr and n_projections < (3 if fitted else 2):
         raise ValueError(

@@ -293,7 +293,7 @@ def test_fixed_coefficient_one_gives_the_exact_translation_gradient():
         (dict(projections="sobol"), "projections"),
         (dict(projections=np.ones((3, 5))), r"projections must have shape \(L, 2\)"),
         (dict(cv_coefficient=1.0), "cv_coefficient applies to the control variates"),
-        (dict(estimator="cv_lower", cv_coefficient=np.inf), "cv_coefficient must be a finite number"),
+        (dict(estimator="cv_lower", cv_coefficient=np.inf), "cv_coefficient must be a finite real number"),
         (dict(estimator="cv_lower", cv_coefficient=1.0, detach_coefficient=True), "detach_coefficient"),
     ],
 )
