@@ -2,7 +2,8 @@
 
 Priors over regression tasks (:class:`GPPrior`, :class:`BNNPrior`, :class:`NumPyroPrior`),
 the bar-distribution head, the :class:`PFN` transformer, :func:`train_pfn`, ``save``/``load``
-and the shipped :func:`pretrained` models.
+the shipped :func:`pretrained` models and
+:func:`rebucket` (finer buckets for a trained model, its predictive unchanged).
 """
 
 from .bar_distribution import (
@@ -17,6 +18,7 @@ from .gp_prior import GPPrior
 from .io import load, save
 from .numpyro_prior import NumPyroPrior
 from .pretrained import pretrained, pretrained_prior
+from .rebucket import rebucket, refine_borders
 from .prior import AbstractPrior, UniformX
 from .train import default_optimizer, train_pfn
 from .transformer import PFN
@@ -37,6 +39,8 @@ __all__ = [
     "normal_borders",
     "pretrained",
     "pretrained_prior",
+    "rebucket",
+    "refine_borders",
     "save",
     "train_pfn",
 ]
