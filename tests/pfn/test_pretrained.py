@@ -31,6 +31,7 @@ def test_gp_rbf_1d_predicts_close_to_oracle():
     # the prior-marginal (no data) NLL is ~1.4 nats; the oracle ~-0.6 with 30 points
     nll_marginal = -jnp.mean(pfn(xt[:, :0], yt[:, :0], xq).log_prob(yq))
     assert nll_marginal > 1.0
-    # within 0.45 nats of the oracle on 64 x 20 queries (benchmark: see benchmarks/results/pfn.md)
-    assert nll_pfn < nll_oracle + 0.45, (float(nll_pfn), float(nll_oracle))
-    np.testing.assert_array_less(np.asarray(jnp.abs(pfn(xt, yt, xq).mean() - mean)).mean(), 0.15)
+    # within 0.25 nats of the oracle on 64 x 20 queries (measured +0.109; the benchmark's 500
+    # datasets: see benchmarks/results/pfn.md); mean error 0.030 measured
+    assert nll_pfn < nll_oracle + 0.25, (float(nll_pfn), float(nll_oracle))
+    np.testing.assert_array_less(np.asarray(jnp.abs(pfn(xt, yt, xq).mean() - mean)).mean(), 0.08)
