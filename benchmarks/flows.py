@@ -25,8 +25,8 @@ from jax import lax
 from jax.scipy.special import logsumexp
 from numpyro.infer import SVI, Trace_ELBO
 from numpyro.infer.autoguide import AutoBNAFNormal, AutoIAFNormal
-from _timing import interleaved
 from numpyro.optim import optax_to_numpyro
+from _timing import interleaved
 
 from probkit.flows import maf
 from probkit.infer import AutoFlow

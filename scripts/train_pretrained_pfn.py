@@ -55,13 +55,16 @@ def main(argv=None):
 
     prior = gp_rbf_1d_prior()
     k_borders, k_init, k_train = jax.random.split(jax.random.PRNGKey(args.seed), 3)
-    borders = FullSupportBarDistribution.from_prior(
-        k_borders, prior, GP_RBF_1D_ARCH["n_buckets"], n_datasets=2000, n_points=50
-    ).borders
-    pfn = PFN(k_init, **GP_RBF_1D_ARCH, borders=borders) if args.init is None else load(args.init)
-    if args.rebucket > 1:
-        if args.init is None:
+    if args.init is None:
+        if args.rebucket > 1:
             ap.error("--rebucket refines the buckets of an --init model")
+        borders = FullSupportBarDistribution.from_prior(
+            k_borders, prior, GP_RBF_1D_ARCH["n_buckets"], n_datasets=2000, n_points=50
+        ).borders
+        pfn = PFN(k_init, **GP_RBF_1D_ARCH, borders=borders)
+    else:
+        pfn = load(args.init)
+    if args.rebucket > 1:
         tail_y = prior.sample(k_borders, 20000, 50)[1]
         pfn = rebucket(pfn, refine_borders(pfn.borders, args.rebucket, tail_samples=tail_y, tail_mass=args.tail_mass))
     t0 = time.time()

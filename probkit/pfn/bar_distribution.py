@@ -20,6 +20,7 @@ import math
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.scipy.special import erf, erfinv
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
@@ -40,6 +41,17 @@ def _gather(values: Array, k: Array) -> Array:
     shape = jnp.broadcast_shapes(k.shape, values.shape[:-1])
     values = jnp.broadcast_to(values, (*shape, values.shape[-1]))
     return jnp.take_along_axis(values, jnp.broadcast_to(k, shape)[..., None], axis=-1)[..., 0]
+
+
+def check_borders(name: str, borders: ArrayLike) -> np.ndarray:
+    """``borders`` as a float64 NumPy vector after checking that it is 1-D, finite, strictly
+    increasing and has at least 3 entries (2 buckets)."""
+    b = np.array(borders, np.float64)
+    check_ndim(name, b, 1)
+    check_finite(name, b)
+    if b.shape[0] < 3 or not np.all(np.diff(b) > 0):
+        raise ValueError(f"{name} must be strictly increasing with at least 3 entries, got {b.shape[0]}")
+    return b
 
 
 def borders_from_samples(y: ArrayLike, n_buckets: int) -> Float[Array, " n_buckets+1"]:

@@ -25,8 +25,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
-from .._validate import check_finite, check_ndim, check_positive_int
-from .bar_distribution import BarDistribution, FullSupportBarDistribution
+from .._validate import check_finite, check_open_interval, check_positive_int
+from .bar_distribution import BarDistribution, FullSupportBarDistribution, _bucket_index, check_borders
 from .transformer import PFN
 
 
@@ -42,14 +42,9 @@ def refine_borders(
     buckets split at the samples' quantiles so that each new tail bucket holds about
     ``tail_mass`` of the prior mass. The outermost borders are the extreme samples (or the old
     outer borders if these reach further)."""
-    b = np.asarray(borders, np.float64)
-    check_ndim("borders", b, 1)
-    check_finite("borders", b)
-    if b.shape[0] < 3 or not np.all(np.diff(b) > 0):
-        raise ValueError("borders must be strictly increasing with at least 3 entries")
+    b = check_borders("borders", borders)
     m = check_positive_int("subdivide", subdivide)
-    if not 0.0 < tail_mass < 0.5:
-        raise ValueError(f"tail_mass must be in (0, 0.5), got {tail_mass}")
+    check_open_interval("tail_mass", tail_mass, 0.0, 0.5)
     inner = b[1:-1]
     steps = np.linspace(0.0, 1.0, m + 1)[:-1]
     mid = (inner[:-1, None] + steps[None, :] * np.diff(inner)[:, None]).ravel()
@@ -73,11 +68,7 @@ def rebucket(pfn: PFN, borders: ArrayLike) -> PFN:
     """``pfn`` with bucket borders ``borders`` that refine ``pfn.borders``; the predictive
     mass of every new bucket equals the old one (see the module docstring)."""
     old = np.asarray(pfn.borders, np.float64)
-    new = np.array(borders, np.float64)  # a copy: inner borders are snapped below
-    check_ndim("borders", new, 1)
-    check_finite("borders", new)
-    if new.shape[0] < 3 or not np.all(np.diff(new) > 0):
-        raise ValueError("borders must be strictly increasing with at least 3 entries")
+    new = check_borders("borders", borders)  # a copy: inner borders are snapped below
     inner_old, inner_new = old[1:-1], new[1:-1]
     pos = np.minimum(np.searchsorted(inner_new, inner_old - 1e-6 * np.ptp(old)), inner_new.size - 1)
     hit = np.abs(inner_new[pos] - inner_old) <= 1e-6 * np.ptp(old)
@@ -91,15 +82,15 @@ def rebucket(pfn: PFN, borders: ArrayLike) -> PFN:
         raise ValueError("borders of a bounded head must keep its outer borders (its support)")
 
     # new bucket j = [lo_j, hi_j) lies in old bucket k_j; it gets the fraction f_j of its mass
+    # (a centre beyond the old outer borders falls in an old outer bucket, which for a
+    # full-support head is its tail)
     lo, hi = new[:-1].copy(), new[1:].copy()
-    centre = 0.5 * (lo + hi)
-    k_of = np.clip(np.searchsorted(old, centre, side="right") - 1, 0, old.shape[0] - 2)
+    k_j = _bucket_index(jnp.asarray(old), jnp.asarray(0.5 * (lo + hi)))
     cls = BarDistribution
-    if pfn.full_support:  # the old tails cover everything beyond the old inner range
-        k_of = np.where(centre < old[1], 0, np.where(centre >= old[-2], old.shape[0] - 2, k_of))
+    if pfn.full_support:
         lo[0], hi[-1] = -np.inf, np.inf
         cls = FullSupportBarDistribution
-    bar, k_j = cls(jnp.asarray(old), jnp.zeros(old.shape[0] - 1)), jnp.asarray(k_of)
+    bar = cls(jnp.asarray(old), jnp.zeros(old.shape[0] - 1))
     frac = np.asarray(bar._bucket_cdf(jnp.asarray(hi), k_j) - bar._bucket_cdf(jnp.asarray(lo), k_j))
     if not np.all(frac > 0):
         raise ValueError("a new bucket has no mass under the model's bucket shapes (borders too far out)")

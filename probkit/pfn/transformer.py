@@ -23,6 +23,7 @@ from .bar_distribution import (
     AbstractBarDistribution,
     BarDistribution,
     FullSupportBarDistribution,
+    check_borders,
     normal_borders,
 )
 
@@ -149,9 +150,7 @@ class PFN(eqx.Module):
         borders = jnp.asarray(borders, jnp.result_type(float))
         if borders.shape != (n_buckets + 1,):
             raise ValueError(f"borders must have shape ({n_buckets + 1},), got {borders.shape}")
-        check_finite("borders", borders)
-        if not bool(jnp.all(jnp.diff(borders) > 0)):
-            raise ValueError("borders must be strictly increasing")
+        check_borders("borders", borders)
         self.borders = borders
         k_x, k_y, k_layers, k_d1, k_d2 = jax.random.split(key, 5)
         self.x_encoder = eqx.nn.Linear(x_dim, d_model, key=k_x)
