@@ -10,10 +10,12 @@ points, 20 queries each). Mean query NLL (nats) for
   and the exact GP marginal likelihood; the predictive is the mixture over posterior draws.
 
 plus wall time per dataset for PFN and NUTS-GP (same process). NUTS-GP is run on the first
-``--n-nuts`` datasets only (CPU budget); PFN and oracle NLLs are also given on that subset.
+``--n-nuts`` datasets only (CPU budget); PFN and oracle NLLs are also given on that subset,
+and all three differences by train-set size (where the PFN loses to NUTS-GP, and how far
+even the exact Bayesian predictive stays from the oracle that knows the hyperparameters).
 Results are appended to ``benchmarks/results/pfn.md`` as each part finishes.
 
-    python benchmarks/pfn.py            # 500 datasets, NUTS on 40
+    python benchmarks/pfn.py            # 500 datasets, NUTS on 100
     python benchmarks/pfn.py --quick    # 100 datasets, NUTS on 8
 """
 
@@ -89,7 +91,7 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=12345)
     args = ap.parse_args(argv)
     n_data = args.n_datasets or (100 if args.quick else 500)
-    n_nuts = args.n_nuts or (8 if args.quick else 40)
+    n_nuts = args.n_nuts or (8 if args.quick else 100)
 
     cpu = platform.processor() or platform.machine()
     nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
@@ -187,6 +189,17 @@ def main(argv=None):
         f"{t_nuts / pfn_batch_time:.0f}x (batched PFN); goal >= 200x: "
         f"{'met' if t_nuts / pfn_time >= 200 else 'NOT met'}\n"
     )
+    rows = ["| train points | datasets (all / NUTS subset) | PFN - oracle | NUTS-GP - oracle | PFN - NUTS-GP |",
+            "|---|---|---|---|---|"]
+    per_pfn, per_orc, per_nuts = pfn_nll.mean(1), oracle_nll.mean(1), nuts_nll.mean(1)
+    for lo, hi in ((2, 5), (6, 10), (11, 20), (21, 35), (36, MAX_TRAIN)):
+        a = (n_train >= lo) & (n_train <= hi)
+        b = a[sub]
+        d = per_pfn[sub][b] - per_nuts[b]
+        nuts_cells = (f"{(per_nuts[b] - per_orc[sub][b]).mean():+.4f} | {d.mean():+.4f} ± "
+                      f"{d.std() / np.sqrt(b.sum()):.4f}") if b.any() else "- | -"
+        rows.append(f"| {lo}-{hi} | {a.sum()} / {b.sum()} | {(per_pfn - per_orc)[a].mean():+.4f} | {nuts_cells} |")
+    append("By train-set size (mean query NLL differences, nats; ± is the paired s.e.):\n\n" + "\n".join(rows) + "\n")
 
 
 if __name__ == "__main__":
