@@ -117,23 +117,28 @@ def hist_w2sq(x, y, bin_width):
 
     def binned(z):
         z = np.asarray(z, np.float64)
-        out = np.any(np.abs(z) >= HIST_BOX, axis=1)
+        out = _beyond_grid(z)
+        if out.mean() > MAX_OUTSIDE:
+            return None
         h, _, _ = np.histogram2d(z[~out, 0], z[~out, 1], bins=[edges, edges])
         h = h.ravel()
         keep = h > 0
         points = np.concatenate([grid[keep], z[out]])
         return np.concatenate([h[keep], np.ones(out.sum())]) / len(z), points
 
-    if outside(x) > MAX_OUTSIDE or outside(y) > MAX_OUTSIDE:
+    bx, by = binned(x), binned(y)
+    if bx is None or by is None:
         return float("nan")
-    (a, xa), (b, xb) = binned(x), binned(y)
-    return float(ot.emd2(a, b, ot.dist(xa, xb), numItermax=10_000_000))
+    return float(ot.emd2(bx[0], by[0], ot.dist(bx[1], by[1]), numItermax=10_000_000))
+
+
+def _beyond_grid(z):
+    return np.any(np.abs(z) >= HIST_BOX, axis=1)
 
 
 def outside(*zs):
     """Fraction of points beyond the histogram grid (kept as single atoms there)."""
-    z = np.concatenate([np.asarray(a) for a in zs])
-    return float(np.mean(np.any(np.abs(z) >= HIST_BOX, axis=1)))
+    return float(np.mean(_beyond_grid(np.concatenate([np.asarray(a) for a in zs]))))
 
 
 def sw2(key, x, y):
@@ -221,12 +226,9 @@ def main():
     ap.add_argument("--bin", type=float, default=0.05, help="histogram bin width")
     ap.add_argument("--seed", type=int, default=0, help="0: the recorded runs' keys; k > 0: keys folded with k")
     args = ap.parse_args()
-    cfg = dict(steps=3000 if args.quick else 10000, batch=256, n_colloc=256, width=64, depth=3, lr=2e-3,
-               n=20000 if args.quick else 50000, n_exact=args.n_exact, bin=args.bin, sde_steps=500)
-    if args.steps:
-        cfg["steps"] = args.steps
-    if args.n:
-        cfg["n"] = args.n
+    cfg = dict(steps=args.steps or (3000 if args.quick else 10000), batch=256, n_colloc=256, width=64, depth=3,
+               lr=2e-3, n=args.n or (20000 if args.quick else 50000), n_exact=args.n_exact, bin=args.bin,
+               sde_steps=500)
     if cfg["n_exact"] > cfg["n"]:
         ap.error(f"--n-exact ({cfg['n_exact']}) must not exceed --n ({cfg['n']})")
     cfg["progress"] = not args.no_progress
