@@ -1,11 +1,13 @@
 """MixFlow vs NumPyro NUTS vs probkit AutoFlow vs NumPyro AutoIAFNormal at a matched gradient budget.
 
-    python benchmarks/mixflows.py            # 4 targets x 10 seeds
+    python benchmarks/mixflows.py            # 4 targets x 10 seeds, MixFlow N = 500
+    python benchmarks/mixflows.py --targets funnel --seeds 3 --mixflow-steps 200
     python benchmarks/mixflows.py --quick    # 2 targets x 3 seeds, smaller budgets
 
 For each target and seed, NUTS runs first and its gradient evaluations (warmup +
-sampling, from ``num_steps``) set the budget ``G``. The VI guides get
-``min(G, svi_cap)`` SVI steps with one particle (one model gradient per step);
+sampling, from ``num_steps``) set the budget ``G``. The VI guides get all of it:
+``min(G, svi_cap)`` SVI steps of ``G // steps`` vectorised particles (one model
+gradient per particle and step);
 MixFlow gets ``G`` split into its reference fit (L-BFGS + Hessian) and
 trajectories of ``N − 1`` map steps of ``n_leapfrog + 1`` gradients (every
 trajectory state is a draw of ``q_N``). Metrics: sliced Wasserstein (SW2) to the
@@ -110,17 +112,19 @@ def run_nuts(key, model, data, quick):
     return mcmc.get_samples(), grads
 
 
-def run_svi(key, model, data, guide, steps):
-    svi = SVI(model, guide, optax.adam(1e-2), Trace_ELBO())
+def run_svi(key, model, data, guide, budget, svi_cap):
+    """SVI with the whole budget: ``min(G, svi_cap)`` steps of ``G // steps`` vectorised particles."""
+    steps = min(budget, svi_cap)
+    particles = max(1, budget // steps)
+    svi = SVI(model, guide, optax.adam(1e-2), Trace_ELBO(num_particles=particles, vectorize_particles=True))
     res = svi.run(key, steps, progress_bar=False, **data)
     if not np.isfinite(float(res.losses[-1])):
         raise FloatingPointError("SVI loss is not finite")
     draws = guide.sample_posterior(jax.random.fold_in(key, 1), res.params, sample_shape=(4000,))
-    return draws, steps
+    return draws, steps * particles
 
 
-def run_mixflow(key, model, data, budget, quick):
-    n_flow, n_leap = (100, 5) if quick else (200, 10)
+def run_mixflow(key, model, data, budget, n_flow, n_leap):
     guide = AutoMixFlow(model, n_flow_steps=n_flow, n_leapfrog=n_leap, step_size=0.3)
     guide.fit(key, reference_steps=200, progress_bar=False, **data)
     flow = guide.mixflow
@@ -137,23 +141,38 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--seeds", type=int, default=None)
+    parser.add_argument("--mixflow-steps", type=int, default=None,
+                        help="MixFlow's N (default 500; 100 with --quick)")
+    parser.add_argument("--targets", default=None, help="comma-separated subset of the targets")
     args = parser.parse_args()
     quick = args.quick
     seeds = args.seeds or (3 if quick else 10)
     svi_cap = 2000 if quick else 5000
-    cmd = "python benchmarks/mixflows.py" + (" --quick" if quick else "") + (f" --seeds {args.seeds}" if args.seeds else "")
+    n_flow = args.mixflow_steps or (100 if quick else 500)
+    n_leap = 5 if quick else 10
+    all_targets = targets(quick)
+    chosen = list(all_targets) if args.targets is None else args.targets.split(",")
+    unknown = sorted(set(chosen) - set(all_targets))
+    if unknown:
+        parser.error(f"--targets: unknown {unknown}; expected a subset of {list(all_targets)}")
+    cmd = ("python benchmarks/mixflows.py " + " ".join(sys.argv[1:])).strip()
     with open(RESULTS, "a") as f:
         f.write(
             f"\n## Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: `{cmd}`\n\n"
             f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores "
             "(VM shared with other jobs; wall times are noisy, compare within a row). "
-            f"jax {jax.__version__}, numpyro {numpyro.__version__}. SVI steps capped at {svi_cap}.\n\n"
+            f"jax {jax.__version__}, numpyro {numpyro.__version__}. SVI steps capped at {svi_cap}; "
+            f"MixFlow N = {n_flow}, n_leapfrog = {n_leap}.\n\n"
             "| target | seed | method | grad evals | SW2 (std.) | max mean err (sd) | max sd err (sd) | wall s | status |\n"
             "|---|---|---|---|---|---|---|---|---|\n"
         )
     summary = {}
-    for tname, (model, data, reference) in targets(quick).items():
+    for tname in chosen:
+        model, data, reference = all_targets[tname]
         for seed in range(seeds):
+            # each seed compiles fresh closures; dropping the old executables keeps a long
+            # run under the kernel's memory-map limit (LLVM "Cannot allocate memory" otherwise)
+            jax.clear_caches()
             key = jax.random.PRNGKey(seed)
             budget = None
             for method in ("NUTS", "MixFlow", "AutoFlow", "AutoIAFNormal"):
@@ -164,13 +183,13 @@ def main():
                         draws, grads = run_nuts(key, model, data, quick)
                         budget = grads
                     elif method == "MixFlow":
-                        draws, grads = run_mixflow(key, model, data, budget, quick)
+                        draws, grads = run_mixflow(key, model, data, budget, n_flow, n_leap)
                     elif method == "AutoFlow":
                         guide = AutoFlow(model, key=jax.random.fold_in(key, 7))
-                        draws, grads = run_svi(key, model, data, guide, min(budget, svi_cap))
+                        draws, grads = run_svi(key, model, data, guide, budget, svi_cap)
                     else:
                         guide = AutoIAFNormal(model, num_flows=2, hidden_dims=[32, 32])
-                        draws, grads = run_svi(key, model, data, guide, min(budget, svi_cap))
+                        draws, grads = run_svi(key, model, data, guide, budget, svi_cap)
                     m = metrics(draws, reference, jax.random.fold_in(key, 3))
                     if m is None:
                         status = "fail (non-finite draws)"
