@@ -1,7 +1,7 @@
 """MixFlow vs NumPyro NUTS vs probkit AutoFlow vs NumPyro AutoIAFNormal at a matched gradient budget.
 
     python benchmarks/mixflows.py            # 4 targets x 10 seeds, MixFlow N = 500
-    python benchmarks/mixflows.py --targets funnel --seeds 3 --mixflow-steps 200
+    python benchmarks/mixflows.py --targets funnel --first-seed 10 --seeds 3 --mixflow-steps 200
     python benchmarks/mixflows.py --quick    # 2 targets x 3 seeds, smaller budgets
 
 For each target and seed, NUTS runs first and its gradient evaluations (warmup +
@@ -143,20 +143,24 @@ def main():
     parser.add_argument("--seeds", type=int, default=None)
     parser.add_argument("--mixflow-steps", type=int, default=None,
                         help="MixFlow's N (default 500; 100 with --quick)")
+    parser.add_argument("--mixflow-leapfrog", type=int, default=None,
+                        help="MixFlow's leapfrog steps per map step (default 10; 5 with --quick)")
     parser.add_argument("--targets", default=None, help="comma-separated subset of the targets")
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
+    parser.add_argument("--results", default=RESULTS, help="markdown file the rows are appended to")
     args = parser.parse_args()
     quick = args.quick
     seeds = args.seeds or (3 if quick else 10)
     svi_cap = 2000 if quick else 5000
     n_flow = args.mixflow_steps or (100 if quick else 500)
-    n_leap = 5 if quick else 10
+    n_leap = args.mixflow_leapfrog or (5 if quick else 10)
     all_targets = targets(quick)
     chosen = list(all_targets) if args.targets is None else args.targets.split(",")
     unknown = sorted(set(chosen) - set(all_targets))
     if unknown:
         parser.error(f"--targets: unknown {unknown}; expected a subset of {list(all_targets)}")
     cmd = ("python benchmarks/mixflows.py " + " ".join(sys.argv[1:])).strip()
-    with open(RESULTS, "a") as f:
+    with open(args.results, "a") as f:
         f.write(
             f"\n## Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: `{cmd}`\n\n"
             f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores "
@@ -169,7 +173,7 @@ def main():
     summary = {}
     for tname in chosen:
         model, data, reference = all_targets[tname]
-        for seed in range(seeds):
+        for seed in range(args.first_seed, args.first_seed + seeds):
             # each seed compiles fresh closures; dropping the old executables keeps a long
             # run under the kernel's memory-map limit (LLVM "Cannot allocate memory" otherwise)
             jax.clear_caches()
@@ -203,7 +207,7 @@ def main():
                 cells = [f"{m[k]:.3f}" for k in ("sw", "mean_err", "sd_err")] if m else ["-"] * 3
                 row = f"| {tname} | {seed} | {method} | {grads} | " + " | ".join(cells) + f" | {wall:.1f} | {status} |\n"
                 print(row, end="", flush=True)
-                with open(RESULTS, "a") as f:
+                with open(args.results, "a") as f:
                     f.write(row)
     lines = ["\n### Summary (medians over successful seeds)\n\n",
              "| target | method | median grad evals | median SW2 | SW2 / NUTS SW2 | median max mean err | failures |\n",
@@ -221,7 +225,7 @@ def main():
         else:
             lines.append(f"| {tname} | {method} | - | - | - | - | {fails}/{len(runs)} |\n")
     print("".join(lines))
-    with open(RESULTS, "a") as f:
+    with open(args.results, "a") as f:
         f.writelines(lines)
 
 
