@@ -288,11 +288,12 @@ def _autoflow(model, **kw):
 
 
 def _mixflow(key, target, cfg, opts):
-    """AutoMixFlow: Laplace reference, relative step size, i.i.d. draws from the mixture.
+    """AutoMixFlow: reference chosen by ELBO, relative step size, i.i.d. draws from the mixture.
 
     Options: ``n_flow_steps`` (100), ``n_leapfrog`` (5), ``step_size`` (0.3, relative
-    to the conditional sd), ``momentum`` ("laplace"), ``reference_steps`` (200),
-    ``steps`` (0: MixFlow ELBO tuning steps), ``n_samples`` (4).
+    to the conditional sd), ``momentum`` ("laplace"), ``reference`` ("auto"),
+    ``reference_steps`` (200), ``advi_samples`` (4), ``n_elbo`` (500), ``steps``
+    (0: MixFlow ELBO tuning steps), ``n_samples`` (4).
     """
     from numpyro.infer import Predictive
 
@@ -302,16 +303,18 @@ def _mixflow(key, target, cfg, opts):
     n_flow, n_leap = int(opts.pop("n_flow_steps", 100)), int(opts.pop("n_leapfrog", 5))
     ref_steps, steps = int(opts.pop("reference_steps", 200)), int(opts.pop("steps", 0))
     n_samples = int(opts.pop("n_samples", 4))
+    ref_kw = {"reference": str(opts.pop("reference", "auto")), "advi_samples": int(opts.pop("advi_samples", 4)),
+              "n_elbo": int(opts.pop("n_elbo", 500))}
     guide = AutoMixFlow(target.model, n_flow_steps=n_flow, n_leapfrog=n_leap,
                         step_size=float(opts.pop("step_size", 0.3)), **opts)
     k_fit, k_draw = jax.random.split(key)
     guide.fit(k_fit, reference_steps=ref_steps, steps=steps, n_samples=n_samples,
-              progress_bar=cfg.progress_bar, **target.data)
+              progress_bar=cfg.progress_bar, **ref_kw, **target.data)
     flow = guide.mixflow
     per_step = flow.grad_evals_per_step
-    # reference (L-BFGS iterations, an upper bound) + Hessian columns, then the
-    # ELBO tuning: n_samples trajectories of N steps, forward and backward
-    fit_grads = ref_steps + flow.dim + 2 * steps * n_samples * n_flow * per_step
+    # the reference fit (AutoMixFlow's own bound), then the ELBO tuning:
+    # n_samples trajectories of N steps, forward and backward
+    fit_grads = guide.reference_grad_evals + 2 * steps * n_samples * n_flow * per_step
     # an i.i.d. draw pushes the reference K ~ Unif{burn_in..N-1} steps: (N-1)/2 on average
     per_draw = 0.5 * (n_flow - 1) * per_step
     sites = posterior_site_names(target.model, target.data)
@@ -320,7 +323,8 @@ def _mixflow(key, target, cfg, opts):
     draws = {k: v.reshape(cfg.chains, cfg.draws) for k, v in flatten_sites(jax.device_get(samples)).items()}
     grads = fit_grads + per_draw * cfg.chains * np.arange(1, cfg.draws + 1)
     return SamplerOutput(draws=draws, grads=grads.astype(np.int64), total_grads=int(grads[-1]), iid=True,
-                         info={"fit_grads": int(fit_grads), "n_flow_steps": n_flow, "n_leapfrog": n_leap})
+                         info={"fit_grads": int(fit_grads), "n_flow_steps": n_flow, "n_leapfrog": n_leap,
+                               "reference": guide.reference_kind})
 
 
 register("automvn", "vi", "NumPyro AutoMultivariateNormal (full-rank Gaussian VI)")(_autoguide(_automvn))

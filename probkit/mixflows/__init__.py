@@ -3,11 +3,19 @@
 from .hamiltonian import HamiltonianMap, zeta
 from .mixflow import MixFlow
 from .momentum import AbstractMomentum, GaussianMomentum, LaplaceMomentum
-from .reference import AbstractReference, GaussianReference, fit_gaussian_reference, laplace_reference
+from .reference import (
+    AbstractReference,
+    FullRankGaussianReference,
+    GaussianReference,
+    fit_gaussian_reference,
+    laplace_reference,
+    reference_elbo,
+)
 
 __all__ = [
     "AbstractMomentum",
     "AbstractReference",
+    "FullRankGaussianReference",
     "GaussianMomentum",
     "GaussianReference",
     "HamiltonianMap",
@@ -15,5 +23,6 @@ __all__ = [
     "MixFlow",
     "fit_gaussian_reference",
     "laplace_reference",
+    "reference_elbo",
     "zeta",
 ]

@@ -38,7 +38,7 @@ from .._validate import check_choice, check_positive, check_positive_int
 from ._train import maximise
 from .hamiltonian import HamiltonianMap
 from .momentum import MOMENTA, AbstractMomentum
-from .reference import AbstractReference, GaussianReference
+from .reference import AbstractReference, FullRankGaussianReference, GaussianReference
 
 
 def _as_momentum(momentum) -> AbstractMomentum:
@@ -108,7 +108,7 @@ class MixFlow(eqx.Module):
             reference = GaussianReference(jnp.zeros(dim, jnp.result_type(float)))
         if not isinstance(reference, AbstractReference):
             raise TypeError(f"reference must be an AbstractReference, got {type(reference).__name__}")
-        x0 = reference.mean if isinstance(reference, GaussianReference) else reference.sample(jax.random.PRNGKey(0))
+        x0 = reference.mean if isinstance(reference, (GaussianReference, FullRankGaussianReference)) else reference.sample(jax.random.PRNGKey(0))
         if x0.shape != (dim,):
             raise ValueError(f"reference must be on R^{dim} (dim), got points of shape {x0.shape}")
         dtype = x0.dtype

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from .._validate import check_positive
+from .._validate import check_choice, check_positive, check_positive_int
 
 
 class AbstractReference(eqx.Module):
@@ -30,6 +30,16 @@ class AbstractReference(eqx.Module):
         """``log q0(x)`` for one point."""
 
 
+def _as_mean(mean) -> Float[Array, " d"]:
+    """A reference mean as a floating 1-D array."""
+    mean = jnp.asarray(mean)
+    if not jnp.issubdtype(mean.dtype, jnp.floating):
+        mean = mean.astype(jnp.result_type(float))
+    if mean.ndim != 1:
+        raise ValueError(f"mean must be a 1-D vector, got shape {mean.shape}")
+    return mean
+
+
 class GaussianReference(AbstractReference):
     r"""Mean-field Gaussian ``N(μ, diag(σ²))`` with learnable ``μ`` and ``log σ``.
 
@@ -40,11 +50,7 @@ class GaussianReference(AbstractReference):
     log_scale: Float[Array, " d"]
 
     def __init__(self, mean, scale=None, *, log_scale=None):
-        mean = jnp.asarray(mean)
-        if not jnp.issubdtype(mean.dtype, jnp.floating):
-            mean = mean.astype(jnp.result_type(float))
-        if mean.ndim != 1:
-            raise ValueError(f"mean must be a 1-D vector, got shape {mean.shape}")
+        mean = _as_mean(mean)
         if log_scale is None:
             scale = jnp.ones_like(mean) if scale is None else jnp.asarray(scale, mean.dtype)
             check_positive("scale", scale)
@@ -64,6 +70,67 @@ class GaussianReference(AbstractReference):
         z = (x - self.mean) / self.scale
         d = self.mean.shape[0]
         return -0.5 * jnp.sum(z**2) - jnp.sum(self.log_scale) - 0.5 * d * math.log(2 * math.pi)
+
+
+class FullRankGaussianReference(AbstractReference):
+    r"""Full-covariance Gaussian ``N(μ, L Lᵀ)`` with learnable ``μ`` and lower-triangular ``L``.
+
+    ``log q0(x) = −½ ‖L⁻¹(x − μ)‖² − Σ_i log|L_ii| − (d/2) log 2π``. Only the lower
+    triangle of ``scale_tril`` is used, so an optimiser may update it freely.
+    """
+
+    mean: Float[Array, " d"]
+    scale_tril: Float[Array, "d d"]
+
+    def __init__(self, mean, scale_tril):
+        mean = _as_mean(mean)
+        d = mean.shape[0]
+        scale_tril = jnp.asarray(scale_tril, mean.dtype)
+        if scale_tril.shape != (d, d):
+            raise ValueError(f"scale_tril must have shape ({d}, {d}), got {scale_tril.shape}")
+        diag = jnp.diag(scale_tril)
+        if not bool(jnp.all(jnp.isfinite(scale_tril))) or not bool(jnp.all(diag != 0)):
+            raise ValueError("scale_tril must be finite with a non-zero diagonal (a Cholesky factor)")
+        self.mean = mean
+        self.scale_tril = jnp.tril(scale_tril)
+
+    @classmethod
+    def from_covariance(cls, mean, covariance) -> "FullRankGaussianReference":
+        """From a symmetric positive-definite covariance matrix (its Cholesky factor)."""
+        covariance = jnp.asarray(covariance)
+        chol = jnp.linalg.cholesky(0.5 * (covariance + covariance.T))
+        if not bool(jnp.all(jnp.isfinite(chol))):
+            raise ValueError("covariance must be symmetric positive definite")
+        return cls(mean, chol)
+
+    @property
+    def scale(self) -> Float[Array, " d"]:
+        """Marginal standard deviations ``sqrt(diag(L Lᵀ))``."""
+        return jnp.sqrt(jnp.sum(jnp.tril(self.scale_tril) ** 2, axis=1))
+
+    def sample(self, key):
+        eps = jax.random.normal(key, self.mean.shape, self.mean.dtype)
+        return self.mean + jnp.tril(self.scale_tril) @ eps
+
+    def log_prob(self, x):
+        chol = jnp.tril(self.scale_tril)
+        z = jax.scipy.linalg.solve_triangular(chol, x - self.mean, lower=True)
+        d = self.mean.shape[0]
+        return -0.5 * jnp.sum(z**2) - jnp.sum(jnp.log(jnp.abs(jnp.diag(chol)))) - 0.5 * d * math.log(2 * math.pi)
+
+
+def reference_elbo(
+    key: PRNGKeyArray, reference: AbstractReference, logdensity_fn, n: int = 1000
+) -> Float[Array, ""]:
+    r"""Monte Carlo ELBO of a reference: ``(1/n) Σ_j [log π(x_j) − log q0(x_j)]``, ``x_j ~ q0``.
+
+    ``n`` evaluations of ``log π`` and no gradients; non-finite terms give ``−inf``.
+    Used to choose between candidate references (:class:`probkit.infer.AutoMixFlow`).
+    """
+    n = check_positive_int("n", n)
+    xs = jax.vmap(reference.sample)(jax.random.split(key, n))
+    terms = jax.vmap(logdensity_fn)(xs) - jax.vmap(reference.log_prob)(xs)
+    return jnp.where(jnp.all(jnp.isfinite(terms)), jnp.mean(terms), -jnp.inf)
 
 
 def fit_gaussian_reference(
@@ -104,20 +171,23 @@ def laplace_reference(
     *,
     steps: int = 500,
     tol: float = 1e-6,
-) -> GaussianReference:
-    r"""Mean-field Gaussian from a Laplace approximation: ``μ = argmax log π`` (L-BFGS),
-    ``σ_i = sqrt([(−∇² log π(μ))⁻¹]_ii)`` (the *marginal* standard deviations of the
-    Laplace approximation, unlike ADVI's mean-field scales which shrink to the
-    conditional ones for correlated posteriors).
+    covariance: str = "diagonal",
+) -> GaussianReference | FullRankGaussianReference:
+    r"""Gaussian from a Laplace approximation: ``μ = argmax log π`` (L-BFGS), ``Σ = (−∇² log π(μ))⁻¹``.
+
+    ``covariance="diagonal"`` (default) gives the mean-field :class:`GaussianReference`
+    with ``σ_i = sqrt(Σ_ii)`` (the *marginal* standard deviations of the Laplace
+    approximation, unlike ADVI's mean-field scales which shrink to the conditional
+    ones for correlated posteriors); ``"full"`` the :class:`FullRankGaussianReference`
+    ``N(μ, Σ)``, exact for a Gaussian target.
 
     Raises ``ValueError`` when the optimum is not finite or the Hessian there is not
     negative definite.
     """
     import optax
 
-    from .._validate import check_positive_int
-
     steps = check_positive_int("steps", steps)
+    check_choice("covariance", covariance, ("diagonal", "full"))
     init = jnp.asarray(init)
     opt = optax.lbfgs()
     neg = lambda x: -logdensity_fn(x)  # noqa: E731
@@ -140,5 +210,7 @@ def laplace_reference(
     evals, evecs = jnp.linalg.eigh(0.5 * (hess + hess.T))
     if not bool(jnp.all(evals > 0)):
         raise ValueError("laplace_reference: the Hessian at the optimum is not negative definite")
+    if covariance == "full":
+        return FullRankGaussianReference.from_covariance(x, (evecs / evals) @ evecs.T)
     var = jnp.sum(evecs**2 / evals, axis=1)
     return GaussianReference(x, jnp.sqrt(var))

@@ -9,7 +9,7 @@ import pytest
 from helpers import float64
 from scipy import stats
 
-from probkit.mixflows import GaussianReference, MixFlow, fit_gaussian_reference
+from probkit.mixflows import FullRankGaussianReference, GaussianReference, MixFlow, fit_gaussian_reference
 from probkit.ot import sliced_wasserstein
 
 
@@ -17,15 +17,17 @@ def _std_normal(x):
     return -0.5 * jnp.sum(x**2)
 
 
-def _gauss_flow(n_flow_steps=10, **kw):
-    ref = GaussianReference(jnp.array([0.5, -0.5]), 1.5)
+def _gauss_flow(n_flow_steps=10, reference=None, **kw):
+    ref = GaussianReference(jnp.array([0.5, -0.5]), 1.5) if reference is None else reference
     return MixFlow(_std_normal, 2, n_flow_steps=n_flow_steps, n_leapfrog=5, step_size=0.3, reference=ref, **kw)
 
 
-def test_augmented_density_matches_autodiff_jacobians():
+@pytest.mark.parametrize("full_rank", [False, True])
+def test_augmented_density_matches_autodiff_jacobians(full_rank):
     """log q_N(z) = logmeanexp_n [log q0(T^-n z) + log|det dT^-n/dz|] with autodiff determinants."""
     with float64():
-        flow = _gauss_flow(n_flow_steps=4, burn_in=1)
+        ref = FullRankGaussianReference(jnp.array([0.5, -0.5]), jnp.array([[1.5, 0.0], [0.9, 0.7]])) if full_rank else None
+        flow = _gauss_flow(n_flow_steps=4, burn_in=1, reference=ref)
         fmap = flow.flow_map
         v = jnp.array([0.7, -1.2, 0.3, -0.9, 0.42])
 
