@@ -84,6 +84,19 @@ def check_choice(name: str, value: Any, choices) -> None:
         raise ValueError(f"unknown {name} {value!r}; expected one of {sorted(choices)}")
 
 
+def as_float_array(name: str, x: Any, ndim: int, what: str) -> jax.Array:
+    """``x`` as a floating array (integers cast to the default float) with ``ndim`` dimensions.
+
+    ``what`` describes the expected value in the error, e.g. ``"a 1-D vector"``.
+    """
+    arr = jnp.asarray(x)
+    if not jnp.issubdtype(arr.dtype, jnp.floating):
+        arr = arr.astype(jnp.result_type(float))
+    if arr.ndim != ndim:
+        raise ValueError(f"{name} must be {what}, got shape {arr.shape}")
+    return arr
+
+
 def as_matrix(name: str, x: Any, *, finite: bool = True) -> jax.Array:
     """Return ``x`` as a 2-D array ``(n, d)``; a 1-D input becomes ``(n, 1)``."""
     arr = jnp.asarray(x)

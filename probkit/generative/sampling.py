@@ -32,7 +32,7 @@ import lineax as lx
 import optimistix as optx
 from jaxtyping import Array, Float, Int, PRNGKeyArray, ScalarLike
 
-from .._validate import check_choice, check_positive, check_positive_int
+from .._validate import as_float_array, check_choice, check_positive, check_positive_int
 
 __all__ = ["solve_ode", "solve_sde", "ode_log_prob", "divergence"]
 
@@ -68,12 +68,7 @@ def _evals_per_step(solver) -> tuple[int, int]:
 
 
 def _check_batch(name: str, x) -> Array:
-    x = jnp.asarray(x)
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        x = x.astype(jnp.result_type(float))
-    if x.ndim != 2:
-        raise ValueError(f"{name} must be a batch of points of shape (n, d), got shape {x.shape}")
-    return x
+    return as_float_array(name, x, 2, "a batch of points of shape (n, d)")
 
 
 def _check_times(t0, t1) -> None:

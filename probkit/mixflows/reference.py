@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from .._validate import check_choice, check_positive, check_positive_int
+from .._validate import as_float_array, check_choice, check_positive, check_positive_int
 
 
 class AbstractReference(eqx.Module):
@@ -30,16 +30,6 @@ class AbstractReference(eqx.Module):
         """``log q0(x)`` for one point."""
 
 
-def _as_mean(mean) -> Float[Array, " d"]:
-    """A reference mean as a floating 1-D array."""
-    mean = jnp.asarray(mean)
-    if not jnp.issubdtype(mean.dtype, jnp.floating):
-        mean = mean.astype(jnp.result_type(float))
-    if mean.ndim != 1:
-        raise ValueError(f"mean must be a 1-D vector, got shape {mean.shape}")
-    return mean
-
-
 class GaussianReference(AbstractReference):
     r"""Mean-field Gaussian ``N(μ, diag(σ²))`` with learnable ``μ`` and ``log σ``.
 
@@ -50,7 +40,7 @@ class GaussianReference(AbstractReference):
     log_scale: Float[Array, " d"]
 
     def __init__(self, mean, scale=None, *, log_scale=None):
-        mean = _as_mean(mean)
+        mean = as_float_array("mean", mean, 1, "a 1-D vector")
         if log_scale is None:
             scale = jnp.ones_like(mean) if scale is None else jnp.asarray(scale, mean.dtype)
             check_positive("scale", scale)
@@ -83,7 +73,7 @@ class FullRankGaussianReference(AbstractReference):
     scale_tril: Float[Array, "d d"]
 
     def __init__(self, mean, scale_tril):
-        mean = _as_mean(mean)
+        mean = as_float_array("mean", mean, 1, "a 1-D vector")
         d = mean.shape[0]
         scale_tril = jnp.asarray(scale_tril, mean.dtype)
         if scale_tril.shape != (d, d):
