@@ -1,0 +1,175 @@
+"""Checkpoint files shared by every training loop: atomic writes, checked reads.
+
+A checkpoint is one file: a JSON header line, then the bytes of
+:func:`equinox.tree_serialise_leaves`::
+
+    {"format": "probkit-checkpoint", "version": 1, "fingerprint": {...},
+     "meta": {...}, "leaves": [[shape, dtype], ...]}\\n
+    <leaves>
+
+- :func:`save_checkpoint` writes a temporary file in the same folder, fsyncs it
+  and renames it over ``path`` (:func:`os.replace` is atomic on POSIX), so a
+  kill at any moment leaves either the previous good file or the new one.
+- :func:`load_checkpoint` raises a ``ValueError`` naming the file when it is
+  empty, truncated, not a checkpoint, holds leaves of other shapes than the
+  template, or was written under another configuration (``fingerprint``).
+- :func:`check_checkpoint_path` checks the folder before training starts.
+- :func:`save_on_interrupt` saves once more when the loop is interrupted (SIGINT).
+
+``meta`` holds what may legitimately change between runs (the step reached,
+the loss history, which lets a resumed run extend ``steps``); ``fingerprint``
+holds what must not (model shape, prior, optimiser settings, seed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import tempfile
+from typing import Any, Callable
+
+import equinox as eqx
+import jax
+import numpy as np
+
+_FORMAT = "probkit-checkpoint"
+_VERSION = 1
+
+
+def _leaf_specs(tree) -> list[list]:
+    return [[list(np.shape(x)), str(np.asarray(x).dtype)] for x in jax.tree_util.tree_leaves(tree) if eqx.is_array_like(x)]
+
+
+def check_checkpoint_path(name: str, path: str | os.PathLike | None) -> str | None:
+    """Require ``path`` (if given) to be a file path in an existing, writable folder.
+
+    Returns ``os.fspath(path)`` (or ``None``); raises ``ValueError`` naming ``name``.
+    """
+    if path is None:
+        return None
+    try:
+        path = os.fspath(path)
+    except TypeError:
+        raise TypeError(f"{name} must be a path (str or os.PathLike), got {type(path).__name__}") from None
+    if os.path.isdir(path):
+        raise ValueError(f"{name}={path!r} is a directory; expected a file path")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ValueError(f"{name}={path!r}: folder {folder!r} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise ValueError(f"{name}={path!r}: folder {folder!r} is not writable")
+    return path
+
+
+def _jsonable(obj: Any):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (np.ndarray, jax.Array)):
+        return np.asarray(obj).tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    return repr(obj)
+
+
+def save_checkpoint(path: str | os.PathLike, tree, *, meta: dict | None = None, fingerprint: dict | None = None) -> None:
+    """Write ``tree`` (with ``meta`` and ``fingerprint``) to ``path`` atomically."""
+    path = os.fspath(path)
+    header = {
+        "format": _FORMAT,
+        "version": _VERSION,
+        "fingerprint": _jsonable(fingerprint or {}),
+        "meta": _jsonable(meta or {}),
+        "leaves": _leaf_specs(tree),
+    }
+    buf = io.BytesIO()
+    buf.write((json.dumps(header, allow_nan=True) + "\n").encode())
+    eqx.tree_serialise_leaves(buf, tree)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(buf.getvalue())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    with contextlib.suppress(OSError):  # make the rename itself durable
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def read_checkpoint_header(path: str | os.PathLike) -> dict:
+    """The header of a checkpoint file; ``ValueError`` naming the file if it is not one."""
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as f:
+            line = f.readline()
+    except OSError as err:
+        raise ValueError(f"cannot read checkpoint {path!r}: {err}") from err
+    if not line:
+        raise ValueError(f"checkpoint {path!r} is empty")
+    try:
+        header = json.loads(line.decode())
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        header = None
+    if not isinstance(header, dict) or header.get("format") != _FORMAT:
+        raise ValueError(f"{path!r} is not a probkit checkpoint (no probkit-checkpoint header; truncated or another format)")
+    return header
+
+
+def load_checkpoint(path: str | os.PathLike, like, *, fingerprint: dict | None = None) -> tuple[Any, dict]:
+    """Read the checkpoint at ``path`` into the structure of ``like``; return ``(tree, meta)``.
+
+    Raises ``ValueError`` naming the file when it is empty or truncated, when its
+    leaves differ from ``like``'s (the first difference is named), or when its
+    stored fingerprint differs from ``fingerprint`` (the differing keys are named).
+    """
+    path = os.fspath(path)
+    header = read_checkpoint_header(path)
+    if fingerprint is not None:
+        want, got = _jsonable(fingerprint), header.get("fingerprint", {})
+        diff = sorted(k for k in set(want) | set(got) if want.get(k) != got.get(k))
+        if diff:
+            details = "; ".join(f"{k}: checkpoint {got.get(k)!r}, now {want.get(k)!r}" for k in diff)
+            raise ValueError(
+                f"checkpoint {path!r} was written under another configuration ({details}); "
+                "use another checkpoint path or delete the file to start afresh"
+            )
+    stored, expected = header.get("leaves", []), _leaf_specs(like)
+    if len(stored) != len(expected):
+        raise ValueError(f"checkpoint {path!r} holds {len(stored)} arrays, expected {len(expected)} for this model")
+    for i, (s, e) in enumerate(zip(stored, expected)):
+        if list(s[0]) != list(e[0]) or s[1] != e[1]:
+            raise ValueError(
+                f"checkpoint {path!r}: array {i} has shape {tuple(s[0])} and dtype {s[1]}, "
+                f"expected shape {tuple(e[0])} and dtype {e[1]} (a checkpoint of another model?)"
+            )
+    try:
+        with open(path, "rb") as f:
+            f.readline()
+            tree = eqx.tree_deserialise_leaves(f, like)
+    except Exception as err:  # noqa: BLE001 - truncated data surfaces as various numpy/equinox errors
+        raise ValueError(f"checkpoint {path!r} is truncated or corrupt ({type(err).__name__}: {err})") from err
+    return tree, header.get("meta", {})
+
+
+@contextlib.contextmanager
+def save_on_interrupt(save: Callable[[], None]):
+    """On ``KeyboardInterrupt`` inside the block, call ``save()`` and re-raise."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        save()
+        raise
