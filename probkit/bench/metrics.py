@@ -8,17 +8,28 @@ draws :math:`r` (m × d), with reference mean :math:`\mu` and sd :math:`\sigma`:
   standard error ``sw2_stderr``; the larger sample is evenly thinned to the
   size of the smaller, so the value is comparable with the SW between two
   independent exact-draw sets of that size;
+- ``mean_err_max`` / ``sd_err_max``: :math:`\max_i |\bar x_i - \mu_i|/\sigma_i`
+  and :math:`\max_i |s_i/\sigma_i - 1|` (:math:`s` the draws' sd), the
+  mean and sd errors in reference-sd units; the only metrics available when
+  the reference is a summary (mean and sd, no draws): the others are then
+  ``None`` and named in the record's ``unavailable`` list;
 - ``bias_x`` / ``bias_x2``: the standardised squared bias of
   :math:`E[x]` and :math:`E[x^2]`, :math:`(\bar x - \mu)^2/\sigma^2` and
   :math:`(\overline{x^2} - E_r[x^2])^2/\mathrm{Var}_r(x^2)`, max and mean over
   coordinates;
 - ``grads_to_bias``: gradient evaluations after which the max bias of
   :math:`E[x^2]` stays below 0.01 (checked at the draws' checkpoints);
+- ``trace_grads`` / ``trace_sw2`` / ``trace_bias_x2_max``: the metrics at
+  checkpoints along the run, each on all draws so far (MCMC; one point for
+  i.i.d. draws); the last point is computed exactly as ``sw2`` /
+  ``bias_x2_max`` (same draws, same key), so the curve ends at the table's value;
 - ``ess_bulk``: minimum over coordinates of the rank-normalised bulk ESS
   (ArviZ when installed, else NumPyro's ESS), per second and per 1000 gradients.
 """
 
 from __future__ import annotations
+
+import functools
 
 import jax
 import numpy as np
@@ -32,19 +43,20 @@ def standardise(draws: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, n
     return (draws - mu) / sd, (reference - mu) / sd
 
 
-def sliced_w2(key, x: np.ndarray, r: np.ndarray, n_projections: int = 200) -> tuple[float, float]:
-    """SW₂ between standardised draws and reference (CV estimator) with its standard error."""
+@functools.partial(jax.jit, static_argnames="n_projections")
+def _sw_cv(key, x, r, n_projections: int):
     from ..ot import sliced_wasserstein
 
+    return sliced_wasserstein(key, x, r, n_projections=n_projections, estimator="cv_lower", return_stderr=True)
+
+
+def sliced_w2(key, x: np.ndarray, r: np.ndarray, n_projections: int = 200) -> tuple[float, float]:
+    """SW₂ between standardised draws and reference (CV estimator) with its standard error.
+
+    One compilation per shape (inputs are checked finite by :func:`compute_metrics`).
+    """
     xs, rs = standardise(x, r)
-    est, se = sliced_wasserstein(
-        key,
-        np.asarray(xs, dtype=np.float32),
-        np.asarray(rs, dtype=np.float32),
-        n_projections=n_projections,
-        estimator="cv_lower",
-        return_stderr=True,
-    )
+    est, se = _sw_cv(key, np.asarray(xs, dtype=np.float32), np.asarray(rs, dtype=np.float32), n_projections)
     return float(est), float(se)
 
 
@@ -87,24 +99,50 @@ def equal_size(x: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return pick(x), pick(r)
 
 
-def trace_metrics(key, chains: np.ndarray, r: np.ndarray, grads: np.ndarray, n_points: int = 8) -> dict:
+def _draw_major(chains: np.ndarray, i: int) -> np.ndarray:
+    """The first ``i`` draws of every chain as ``(C·i, d)``, draw-major (even thinning keeps every chain)."""
+    return np.swapaxes(chains[:, :i], 0, 1).reshape(-1, chains.shape[2])
+
+
+def _sw_and_bias(key, chains: np.ndarray, r: np.ndarray, i: int, n_projections: int = 200) -> tuple[float, float, float]:
+    x = _draw_major(chains, i)
+    sw, se = sliced_w2(key, *equal_size(x, r), n_projections=n_projections)
+    return sw, se, standardised_bias(x, r)["bias_x2_max"]
+
+
+def checkpoints(n: int, planned: int | None = None, n_points: int = 8) -> np.ndarray:
+    """Draw counts per chain where the trace is scored: ``n_points`` evenly up to ``planned``, those below ``n``, then ``n``.
+
+    The ladder depends on the planned draws only, so runs of one configuration
+    (every sampler, every seed, early stops included) share its sizes and
+    SW₂ compiles once per size.
+    """
+    planned = n if planned is None else max(int(planned), n)
+    ladder = np.unique(np.linspace(max(planned // n_points, 2), planned, n_points).astype(int))
+    return np.append(ladder[ladder < n], n)
+
+
+def trace_metrics(key, chains: np.ndarray, r: np.ndarray, grads: np.ndarray, n_points: int = 8,
+                  final: tuple[float, float] | None = None, planned: int | None = None) -> dict:
     """SW₂ and max E[x²] bias at checkpoints along the draws (cumulative over chains).
 
-    SW₂ at each checkpoint compares a fixed number of draws (the first
-    checkpoint's count, evenly thinned from all draws so far) with as many
-    reference draws, so every checkpoint compiles once.
+    Checkpoint ``i`` (:func:`checkpoints`) scores the first ``i`` draws of
+    every chain against the reference, both evenly thinned to the smaller size
+    (as :func:`compute_metrics` does with all draws); ``final`` (SW₂, bias)
+    replaces the last checkpoint's values by the run's headline values, which
+    use the same draws.
     """
     c, n, d = chains.shape
-    points = np.unique(np.linspace(max(n // n_points, 2), n, n_points).astype(int))
-    size = min(c * int(points[0]), len(r))
-    r_eq = r[np.linspace(0, len(r) - 1, size).astype(int)]
+    points = checkpoints(n, planned, n_points)
     sw, bias, g = [], [], []
     keys = jax.random.split(key, len(points))
-    for k, i in zip(keys, points):
-        x = np.swapaxes(chains[:, :i], 0, 1).reshape(-1, d)  # draw-major: thinning keeps every chain
-        x_eq = x[np.linspace(0, len(x) - 1, size).astype(int)]
-        sw.append(sliced_w2(k, x_eq, r_eq, n_projections=100)[0])
-        bias.append(standardised_bias(x, r)["bias_x2_max"])
+    for j, (k, i) in enumerate(zip(keys, points)):
+        if final is not None and j == len(points) - 1:
+            s, b = final
+        else:
+            s, _, b = _sw_and_bias(k, chains, r, int(i))
+        sw.append(s)
+        bias.append(b)
         g.append(int(grads[i - 1]))
     below = np.asarray(bias) < BIAS_THRESHOLD
     # first checkpoint after which every later checkpoint is below the threshold
@@ -116,20 +154,51 @@ def trace_metrics(key, chains: np.ndarray, r: np.ndarray, grads: np.ndarray, n_p
     return {"trace_grads": g, "trace_sw2": sw, "trace_bias_x2_max": bias, "grads_to_bias": grads_to_bias}
 
 
-def compute_metrics(key, draws: dict, reference: dict, grads: np.ndarray, *, iid: bool = False) -> dict:
-    """All metrics for one run. ``draws``: {name: (chains, n)}; ``reference``: {name: (m,)}."""
-    names = list(reference)
+#: metrics that need reference draws (``None`` for a summaries-only reference)
+DRAW_METRICS = ("sw2", "sw2_stderr", "bias_x2_max", "bias_x2_mean", "grads_to_bias")
+
+
+def moment_errors(flat: np.ndarray, mean: np.ndarray, sd: np.ndarray) -> dict[str, float]:
+    """Max mean error and max relative sd error in reference-sd units (coordinates with a finite sd)."""
+    ok = np.isfinite(sd) & (sd > 0)
+    if not ok.any():
+        return {"mean_err_max": None, "sd_err_max": None, "bias_x_max": None, "bias_x_mean": None}
+    err = (flat[:, ok].mean(axis=0) - mean[ok]) / sd[ok]
+    sd_err = flat[:, ok].std(axis=0) / sd[ok] - 1.0
+    return {"mean_err_max": float(np.abs(err).max()), "sd_err_max": float(np.abs(sd_err).max()),
+            "bias_x_max": float((err**2).max()), "bias_x_mean": float((err**2).mean())}
+
+
+def compute_metrics(key, draws: dict, reference: dict | None, grads: np.ndarray, *, iid: bool = False,
+                    moments: dict | None = None, planned: int | None = None) -> dict:
+    """All metrics for one run.
+
+    ``draws``: {name: (chains, n)}; ``reference``: {name: (m,)} draws, or
+    ``None`` with ``moments`` {name: (mean, sd)} (a summaries-only reference);
+    ``planned``: the draws per chain asked for (the trace's checkpoint ladder).
+    """
+    if reference is None and moments is None:
+        raise ValueError("compute_metrics needs reference draws or reference moments")
+    names = list(reference if reference is not None else moments)
     missing = [n for n in names if n not in draws]
     if missing:
         raise ValueError(f"draws lack reference names {missing}; draws have {sorted(draws)}")
     chains = np.stack([np.asarray(draws[n], dtype=float) for n in names], axis=-1)  # C, n, d
-    r = np.stack([np.asarray(reference[n], dtype=float) for n in names], axis=1)
-    flat = chains.reshape(-1, chains.shape[-1])
+    flat = _draw_major(chains, chains.shape[1])
     if not np.all(np.isfinite(flat)):
         return {"failed": True, "error": "non-finite draws"}
+    out = {"ess_bulk": ess_bulk(chains)}
+    if reference is None:
+        mean, sd = (np.array([moments[n][j] for n in names], dtype=float) for j in (0, 1))
+        out.update(moment_errors(flat, mean, sd))
+        out.update({m: None for m in DRAW_METRICS})
+        out.update({"unavailable": list(DRAW_METRICS), "trace_grads": [], "trace_sw2": [], "trace_bias_x2_max": []})
+        return out
+    r = np.stack([np.asarray(reference[n], dtype=float) for n in names], axis=1)
     k_sw, k_trace = jax.random.split(key)
-    sw, se = sliced_w2(k_sw, *equal_size(flat, r))
-    out = {"sw2": sw, "sw2_stderr": se, **standardised_bias(flat, r), "ess_bulk": ess_bulk(chains)}
+    sw, se, _ = _sw_and_bias(k_sw, chains, r, chains.shape[1])
+    out.update({"sw2": sw, "sw2_stderr": se, **standardised_bias(flat, r)})
+    out.update(moment_errors(flat, r.mean(axis=0), r.std(axis=0)))
     if iid:
         out.update({
             "trace_grads": [int(grads[-1])],
@@ -138,5 +207,5 @@ def compute_metrics(key, draws: dict, reference: dict, grads: np.ndarray, *, iid
             "grads_to_bias": int(grads[-1]) if out["bias_x2_max"] < BIAS_THRESHOLD else None,
         })
     else:
-        out.update(trace_metrics(k_trace, chains, r, grads))
+        out.update(trace_metrics(k_trace, chains, r, grads, final=(sw, out["bias_x2_max"]), planned=planned))
     return out

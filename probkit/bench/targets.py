@@ -9,14 +9,19 @@ Three kinds:
   or a posterior read from a posteriordb clone.
 
 Reference draws are a dict ``{stan_name: array (n,)}`` matched by name to the
-model's sample and deterministic sites (``theta[1]`` ↔ site ``theta``).
+model's sample and deterministic sites (``theta[1]`` ↔ site ``theta``); files
+use posteriordb's draws format (see :mod:`probkit.bench.posteriordb`). A
+posterior with summaries only (posteriordb's ``mcycle_gp-accel_gp``) is a
+target whose :meth:`Target.moments` come from its summaries: it is scored by
+mean and sd errors, and the draw-based metrics (SW₂, E[x²] bias) are reported
+as unavailable.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import hashlib
 import inspect
-import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +44,7 @@ class BenchInputError(ValueError):
 
 @dataclass
 class Target:
-    """A model with data and a way to get reference draws."""
+    """A model with data and reference draws (or, for summaries-only posteriors, reference moments)."""
 
     name: str
     model: Callable
@@ -51,13 +56,51 @@ class Target:
     kind: str = "analytic"
     source: str = ""
     extra: dict = field(default_factory=dict)
+    _summary: dict | None = None  # {name: (mean, sd)} when there are no draws
+    _fingerprint: str | None = None
+
+    @property
+    def has_draws(self) -> bool:
+        return self._reference is not None or self._exact is not None
 
     def reference(self) -> dict[str, np.ndarray]:
         """Reference draws ``{name: (n,)}`` (exact draws for analytic targets)."""
         if self._reference is None:
-            assert self._exact is not None
+            if self._exact is None:
+                raise BenchInputError(f"target {self.name!r} has no reference draws (summaries only)")
             self._reference = {k: np.asarray(v) for k, v in self._exact(jax.random.PRNGKey(20231), self.n_reference).items()}
         return self._reference
+
+    def moments(self) -> dict[str, tuple[float, float]]:
+        """Reference ``{name: (mean, sd)}``: from the draws, else from the summaries (sd NaN if unresolved)."""
+        if self.has_draws:
+            return {k: (float(np.mean(v)), float(np.std(v))) for k, v in self.reference().items()}
+        return dict(self._summary)
+
+    def reference_names(self) -> list[str]:
+        return list(self.reference()) if self.has_draws else list(self._summary)
+
+    def fingerprint(self) -> str:
+        """A stable digest of the model's source, the data and the reference (part of the run key)."""
+        if self._fingerprint is None:
+            h = hashlib.sha256()
+            try:
+                h.update(inspect.getsource(self.model).encode())
+            except (OSError, TypeError):
+                h.update(getattr(self.model, "__qualname__", repr(self.model)).encode())
+            for k in sorted(self.data):
+                h.update(k.encode())
+                v = self.data[k]
+                h.update(np.ascontiguousarray(v).tobytes() if isinstance(v, np.ndarray) else repr(v).encode())
+            if self._exact is not None and self._reference is None:
+                h.update(f"exact:{self.n_reference}".encode())  # regenerated from a fixed key
+            else:
+                ref = self.reference() if self.has_draws else self._summary
+                for k in ref:
+                    h.update(k.encode())
+                    h.update(np.ascontiguousarray(ref[k], dtype="<f8").tobytes())
+            self._fingerprint = h.hexdigest()[:16]
+        return self._fingerprint
 
     def exact_draws(self, key, n: int) -> dict[str, np.ndarray]:
         """Fresh exact draws (analytic targets only)."""
@@ -67,6 +110,15 @@ class Target:
 
 
 # ----------------------------------------------------------------- analytic
+
+ANALYTIC_DESCRIPTIONS = {
+    "gaussian": "standard Gaussian, d = 10, exact draws",
+    "ill_gaussian": "diagonal Gaussian, d = 10, scales 0.1..10 (condition number 1e4), exact draws",
+    "banana": "2-D banana (b = 0.1), exact draws",
+    "funnel10": "Neal's funnel, d = 10, exact draws",
+    "funnel50": "Neal's funnel, d = 50, exact draws",
+    "mixture": "2-D two-component Gaussian mixture, exact draws",
+}
 
 
 def _vector_names(site: str, x: jax.Array) -> dict:
@@ -139,25 +191,23 @@ def mixture_model():
 def _analytic_targets() -> dict[str, Callable[[], Target]]:
     def banana():
         model, exact = banana_model(0.1)
-        return Target("banana", model, {}, "2-D banana (b = 0.1), exact draws", _exact=exact)
+        return Target("banana", model, {}, ANALYTIC_DESCRIPTIONS["banana"], _exact=exact)
 
     def funnel(d):
         def make():
             model, exact = funnel_model(d)
-            return Target(f"funnel{d}", model, {}, f"Neal's funnel, d = {d}, exact draws", _exact=exact)
+            return Target(f"funnel{d}", model, {}, ANALYTIC_DESCRIPTIONS[f"funnel{d}"], _exact=exact)
 
         return make
 
     def mixture():
         model, exact = mixture_model()
-        return Target("mixture", model, {}, "2-D two-component Gaussian mixture, exact draws", _exact=exact)
+        return Target("mixture", model, {}, ANALYTIC_DESCRIPTIONS["mixture"], _exact=exact)
 
     return {
-        "gaussian": lambda: _gaussian_target("gaussian", np.ones(10), "standard Gaussian, d = 10"),
+        "gaussian": lambda: _gaussian_target("gaussian", np.ones(10), ANALYTIC_DESCRIPTIONS["gaussian"]),
         "ill_gaussian": lambda: _gaussian_target(
-            "ill_gaussian",
-            np.logspace(-1, 1, 10),
-            "diagonal Gaussian, d = 10, scales 0.1..10 (condition number 1e4)",
+            "ill_gaussian", np.logspace(-1, 1, 10), ANALYTIC_DESCRIPTIONS["ill_gaussian"]
         ),
         "banana": banana,
         "funnel10": funnel(10),
@@ -169,26 +219,64 @@ def _analytic_targets() -> dict[str, Callable[[], Target]]:
 ANALYTIC = _analytic_targets()
 
 
-def _posteriordb_target(name: str, root=None, model=None, source="bundled") -> Target:
-    post = posteriordb.load(name, root=root)
-    model = MODELS[name] if model is None else model
-    ref = {k: v.reshape(-1) for k, v in (post.reference or {}).items()}
+def check_reference(ref: dict, source: str) -> None:
+    """Reference draws must be non-empty and finite (``BenchInputError`` naming ``source`` and the parameter)."""
     if not ref:
-        raise BenchInputError(f"posterior {name!r} has no reference draws")
+        raise BenchInputError(f"{source}: no reference draws")
+    for k, v in ref.items():
+        v = np.asarray(v)
+        if v.size == 0:
+            raise BenchInputError(f"{source}: parameter {k!r} has no draws")
+        if not np.all(np.isfinite(v)):
+            raise BenchInputError(f"{source}: parameter {k!r} has {int(np.sum(~np.isfinite(v)))} non-finite draws")
+
+
+def _posteriordb_target(name: str, root=None, model=None, source="bundled") -> Target:
+    try:
+        post = posteriordb.load(name, root=root)
+    except (ValueError, FileNotFoundError) as err:
+        raise BenchInputError(str(err)) from err
+    model = MODELS[name] if model is None else model
+    where = f"posteriordb {'(bundled)' if root is None else root} posterior {name}"
     data = model_data(model, post.data)
-    return Target(name, model, data, f"posteriordb {name}", _reference=ref, kind="posteriordb", source=source)
+    if post.reference is not None:
+        ref = {k: v.reshape(-1) for k, v in post.reference.items()}
+        check_reference(ref, where)
+        n = len(next(iter(ref.values())))
+        return Target(name, model, data, f"posteriordb {name} ({n} reference draws)", _reference=ref,
+                      kind="posteriordb", source=source)
+    if post.summary:
+        return Target(name, model, data, f"posteriordb {name} (summaries only: mean and sd errors)",
+                      kind="posteriordb", source=source, _summary=post.summary)
+    raise BenchInputError(f"{where}: no reference draws or summaries")
+
+
+def posteriordb_names() -> list[str]:
+    """The bundled posteriordb posteriors with a registered NumPyro model (the posteriordb targets)."""
+    return [n for n in posteriordb.names() if n in MODELS]
 
 
 def builtin_names() -> list[str]:
     """Names of the built-in targets (analytic, then bundled posteriordb)."""
-    return list(ANALYTIC) + posteriordb.names()
+    return list(ANALYTIC) + posteriordb_names()
+
+
+def describe(name: str) -> str:
+    """A one-line description of built-in target ``name`` without building it (reads metadata only)."""
+    if name in ANALYTIC_DESCRIPTIONS:
+        return ANALYTIC_DESCRIPTIONS[name]
+    meta = posteriordb.posterior_meta(name)
+    dim = sum(int(v) for v in meta.get("dimensions", {}).values())
+    kind = posteriordb.reference_kind(meta)
+    ref = "reference draws" if kind == "draws" else "summaries only (mean/sd errors)"
+    return f"posteriordb, {dim} parameters, {ref}"
 
 
 def get_target(name: str) -> Target:
     """A built-in target by name; unknown names raise :class:`BenchInputError`."""
     if name in ANALYTIC:
         return ANALYTIC[name]()
-    if name in MODELS:
+    if name in MODELS and name in posteriordb.names():
         return _posteriordb_target(name)
     raise BenchInputError(f"unknown target {name!r}; valid targets: {builtin_names()}")
 
@@ -244,7 +332,7 @@ def check_reference_names(target: Target, source: str) -> None:
         raise BenchInputError(f"model {target.name!r} failed on its data: {type(err).__name__}: {err}") from err
     sites = flatten_sites(jax.device_get(postprocess(z0)), sample_ndim=0)
     try:
-        match_reference(target.reference(), sites, source=source)
+        match_reference(dict.fromkeys(target.reference_names()), sites, source=source)
     except ValueError as err:
         raise BenchInputError(str(err)) from err
 
@@ -261,7 +349,7 @@ def user_target(model_spec: str, data_path: str | None, reference_path: str) -> 
     try:
         ref = posteriordb.load_draws(reference_path)
     except (ValueError, FileNotFoundError) as err:
-        raise BenchInputError(str(err)) from err
+        raise BenchInputError(f"--reference: {err}") from err
     name = Path(model_spec.rsplit(":", 1)[0]).stem + ":" + model_spec.rsplit(":", 1)[1]
     target = Target(
         name, model, data, f"user model {model_spec}",
@@ -271,13 +359,24 @@ def user_target(model_spec: str, data_path: str | None, reference_path: str) -> 
     return target
 
 
-def posteriordb_clone_target(root: str, posterior: str, model_spec: str) -> Target:
-    """A posterior read from a posteriordb clone, with the user's NumPyro model."""
-    model = load_model_file(model_spec)
+def posteriordb_clone_target(root: str, posterior: str, model_spec: str | None = None) -> Target:
+    """A posterior read from a posteriordb clone (full reference draws), with the bundled or the user's model.
+
+    Without ``model_spec`` the bundled NumPyro model registered for ``posterior`` is used.
+    """
+    if model_spec is None:
+        if posterior not in MODELS:
+            raise BenchInputError(
+                f"--posterior {posterior}: no bundled NumPyro model; pass --model file.py:function "
+                f"(bundled models: {sorted(MODELS)})"
+            )
+        model = MODELS[posterior]
+    else:
+        model = load_model_file(model_spec)
     try:
         target = _posteriordb_target(posterior, root=root, model=model, source=str(root))
-    except (ValueError, FileNotFoundError) as err:
-        raise BenchInputError(str(err)) from err
+    except BenchInputError as err:
+        raise BenchInputError(f"--posteriordb {root}: {err}") from err
     check_reference_names(target, source=f"posteriordb {root} posterior {posterior}")
     return target
 
@@ -294,10 +393,13 @@ __all__ = [
     "BenchInputError",
     "Target",
     "builtin_names",
+    "check_reference",
+    "describe",
     "get_target",
     "load_model_file",
     "model_data",
     "posteriordb_clone_target",
+    "posteriordb_names",
     "reference_matrix",
     "user_target",
 ]
