@@ -170,12 +170,13 @@ def moment_errors(flat: np.ndarray, mean: np.ndarray, sd: np.ndarray) -> dict[st
 
 
 def compute_metrics(key, draws: dict, reference: dict | None, grads: np.ndarray, *, iid: bool = False,
-                    moments: dict | None = None, planned: int | None = None) -> dict:
+                    moments: dict | None = None, planned: int | None = None, n_points: int = 8) -> dict:
     """All metrics for one run.
 
     ``draws``: {name: (chains, n)}; ``reference``: {name: (m,)} draws, or
     ``None`` with ``moments`` {name: (mean, sd)} (a summaries-only reference);
-    ``planned``: the draws per chain asked for (the trace's checkpoint ladder).
+    ``planned``: the draws per chain asked for and ``n_points`` the trace's
+    checkpoints (:func:`checkpoints`).
     """
     if reference is None and moments is None:
         raise ValueError("compute_metrics needs reference draws or reference moments")
@@ -207,5 +208,6 @@ def compute_metrics(key, draws: dict, reference: dict | None, grads: np.ndarray,
             "grads_to_bias": int(grads[-1]) if out["bias_x2_max"] < BIAS_THRESHOLD else None,
         })
     else:
-        out.update(trace_metrics(k_trace, chains, r, grads, final=(sw, out["bias_x2_max"]), planned=planned))
+        out.update(trace_metrics(k_trace, chains, r, grads, final=(sw, out["bias_x2_max"]), planned=planned,
+                                   n_points=n_points))
     return out

@@ -38,3 +38,21 @@ def match_reference(reference: dict, samples: dict, *, source: str = "reference"
             f"reference names: {sorted(reference)}; model sites: {sorted(samples)}"
         )
     return list(reference)
+
+
+def model_sites(model, data: dict) -> dict:
+    """``{name: value}`` of the latent sample and deterministic sites of one seeded run of ``model(**data)``.
+
+    Latent values come from NumPyro's ``init_to_uniform``; one eager trace, no compilation.
+    """
+    import jax
+    from numpyro import handlers
+    from numpyro.infer.initialization import init_to_uniform
+
+    seeded = handlers.substitute(handlers.seed(model, jax.random.PRNGKey(0)), substitute_fn=init_to_uniform)
+    trace = handlers.trace(seeded).get_trace(**data)
+    return {
+        name: site["value"]
+        for name, site in trace.items()
+        if (site["type"] == "sample" and not site["is_observed"]) or site["type"] == "deterministic"
+    }

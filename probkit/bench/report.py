@@ -152,35 +152,40 @@ def _safe(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
 
 
-def write_plots(records: list[dict], out_dir: str | Path) -> list[Path]:
-    """PNG figures per target: SW₂ and max E[x²] bias vs gradient evaluations, one line per seed."""
+def target_figure(target: str, lines: list[dict]):
+    """The figure of one target: SW₂ and max E[x²] bias vs gradient evaluations, one line per (sampler, seed)."""
     # the object-oriented API: no pyplot state, no backend switch in the caller's session
     from matplotlib.figure import Figure
 
+    fig = Figure(figsize=(10, 4))
+    axes = fig.subplots(1, 2)
+    colours: dict[str, str] = {}
+    for ln in lines:
+        first = ln["sampler"] not in colours
+        c = colours.setdefault(ln["sampler"], f"C{len(colours) % 10}")
+        style = dict(color=c, marker="o", ms=3, lw=1, alpha=0.85, label=ln["sampler"] if first else None)
+        axes[0].plot(ln["grads"], ln["sw2"], **style)
+        axes[1].plot(ln["grads"], ln["bias_x2_max"], **style)
+    for ax, ylabel in zip(axes, ["SW2 to reference (standardised)", "max standardised bias of E[x²]"]):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("gradient evaluations")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+    axes[1].axhline(0.01, color="k", lw=0.8, ls="--")
+    axes[0].legend(fontsize=8, title="one line per seed", title_fontsize=7)
+    fig.suptitle(target)
+    fig.tight_layout()
+    return fig
+
+
+def write_plots(records: list[dict], out_dir: str | Path) -> list[Path]:
+    """PNG figures per target (:func:`target_figure` of :func:`plot_lines`)."""
     out_dir = Path(out_dir)
     paths = []
     for target, lines in plot_lines(records).items():
-        fig = Figure(figsize=(10, 4))
-        axes = fig.subplots(1, 2)
-        colours: dict[str, str] = {}
-        for ln in lines:
-            first = ln["sampler"] not in colours
-            c = colours.setdefault(ln["sampler"], f"C{len(colours) % 10}")
-            style = dict(color=c, marker="o", ms=3, lw=1, alpha=0.85, label=ln["sampler"] if first else None)
-            axes[0].plot(ln["grads"], ln["sw2"], **style)
-            axes[1].plot(ln["grads"], ln["bias_x2_max"], **style)
-        for ax, ylabel in zip(axes, ["SW2 to reference (standardised)", "max standardised bias of E[x²]"]):
-            ax.set_xscale("log")
-            ax.set_yscale("log")
-            ax.set_xlabel("gradient evaluations")
-            ax.set_ylabel(ylabel)
-            ax.grid(alpha=0.3)
-        axes[1].axhline(0.01, color="k", lw=0.8, ls="--")
-        axes[0].legend(fontsize=8, title="one line per seed", title_fontsize=7)
-        fig.suptitle(target)
-        fig.tight_layout()
         path = out_dir / f"{_safe(target)}.png"
-        fig.savefig(path, dpi=100)
+        target_figure(target, lines).savefig(path, dpi=100)
         paths.append(path)
     return paths
 

@@ -35,7 +35,7 @@ import jax
 import numpy as np
 
 from .._validate import check_positive_int
-from .names import flatten_sites
+from .names import flatten_sites, model_sites
 from .targets import BenchInputError, Target
 
 
@@ -321,16 +321,7 @@ for _algo, _desc in [
 
 def posterior_site_names(model, data: dict) -> list[str]:
     """Names of the latent sample sites and deterministic sites of ``model``."""
-    from numpyro import handlers
-    from numpyro.infer.initialization import init_to_uniform
-
-    seeded = handlers.substitute(handlers.seed(model, jax.random.PRNGKey(0)), substitute_fn=init_to_uniform)
-    trace = handlers.trace(seeded).get_trace(**data)
-    return [
-        name
-        for name, site in trace.items()
-        if (site["type"] == "sample" and not site["is_observed"]) or site["type"] == "deterministic"
-    ]
+    return list(model_sites(model, data))
 
 
 def _vi_steps(cfg: RunConfig, particles: int, opts: dict) -> int:

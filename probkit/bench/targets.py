@@ -19,8 +19,8 @@ as unavailable.
 
 from __future__ import annotations
 
-import importlib.util
 import hashlib
+import importlib.util
 import inspect
 import sys
 from dataclasses import dataclass, field
@@ -35,7 +35,7 @@ import numpyro.distributions as dist
 
 from . import posteriordb
 from .models import MODELS
-from .names import flatten_sites, match_reference
+from .names import flatten_sites, match_reference, model_sites
 
 
 class BenchInputError(ValueError):
@@ -324,13 +324,11 @@ def _read_json_file(path: Path, what: str) -> object:
 
 def check_reference_names(target: Target, source: str) -> None:
     """Every reference name must match a sample or deterministic site of the model."""
-    from ..infer import model_logdensity
-
     try:
-        _, z0, postprocess = model_logdensity(target.model, **target.data)
+        values = model_sites(target.model, target.data)
     except Exception as err:  # noqa: BLE001
         raise BenchInputError(f"model {target.name!r} failed on its data: {type(err).__name__}: {err}") from err
-    sites = flatten_sites(jax.device_get(postprocess(z0)), sample_ndim=0)
+    sites = flatten_sites(jax.device_get(values), sample_ndim=0)
     try:
         match_reference(dict.fromkeys(target.reference_names()), sites, source=source)
     except ValueError as err:

@@ -49,7 +49,7 @@ def test_end_to_end_records_table_plot_skip_force(tmp_path):
     forced = bench(*[a for a in args if a not in ("--plot", "--csv")], "--target", "gaussian",
                    "--sampler", "automvn", "--force")
     assert forced.returncode == 0, forced.stderr
-    assert len(records(out)) > 4
+    assert len(records(out)) == 4  # replaced, not appended
 
     report = bench("report", str(out))
     assert report.returncode == 0 and "automvn" in report.stdout
@@ -77,11 +77,20 @@ def test_sigint_keeps_finished_records(tmp_path):
     assert "interrupted" in err
 
 
-def test_unknown_names_exit_2():
-    r = bench("run", "--target", "nope", "--sampler", "numpyro_nuts")
-    assert r.returncode == 2 and "valid targets" in r.stderr and "banana" in r.stderr
-    r = bench("run", "--target", "banana", "--sampler", "nope")
-    assert r.returncode == 2 and "valid samplers" in r.stderr and "numpyro_nuts" in r.stderr
+def cli(capsys, *args):
+    """``probkit bench ARGS`` in this process: (exit status, stderr)."""
+    from probkit.bench.cli import main
+
+    capsys.readouterr()
+    code = main(list(args))
+    return code, capsys.readouterr().err
+
+
+def test_unknown_names_exit_2(capsys):
+    code, err = cli(capsys, "run", "--target", "nope", "--sampler", "numpyro_nuts")
+    assert code == 2 and "valid targets" in err and "banana" in err
+    code, err = cli(capsys, "run", "--target", "banana", "--sampler", "nope")
+    assert code == 2 and "valid samplers" in err and "numpyro_nuts" in err
 
 
 MODEL = """
@@ -92,7 +101,7 @@ def model(N, y):
 """
 
 
-def test_user_model_bad_reference_and_import_errors(tmp_path):
+def test_user_model_bad_reference_and_import_errors(tmp_path, capsys):
     (tmp_path / "m.py").write_text(MODEL)
     (tmp_path / "data.json").write_text(json.dumps({"N": 3, "y": [0.1, -0.2, 0.4], "unused": 1}))
     (tmp_path / "bad.json").write_text("[{not json")
@@ -100,21 +109,117 @@ def test_user_model_bad_reference_and_import_errors(tmp_path):
     (tmp_path / "broken.py").write_text("import no_such_module_xyz\n")
     model = f"{tmp_path / 'm.py'}:model"
 
-    r = bench("run", "--model", model, "--data", str(tmp_path / "data.json"),
-              "--reference", str(tmp_path / "bad.json"), "--sampler", "numpyro_nuts")
-    assert r.returncode == 2 and "bad.json" in r.stderr
+    code, err = cli(capsys, "run", "--model", model, "--data", str(tmp_path / "data.json"),
+                    "--reference", str(tmp_path / "bad.json"), "--sampler", "numpyro_nuts")
+    assert code == 2 and "bad.json" in err
 
-    r = bench("run", "--model", model, "--data", str(tmp_path / "data.json"),
-              "--reference", str(tmp_path / "wrong.json"), "--sampler", "numpyro_nuts")
-    assert r.returncode == 2 and "sigma" in r.stderr and "mu" in r.stderr
+    code, err = cli(capsys, "run", "--model", model, "--data", str(tmp_path / "data.json"),
+                    "--reference", str(tmp_path / "wrong.json"), "--sampler", "numpyro_nuts")
+    assert code == 2 and "sigma" in err and "mu" in err
 
-    r = bench("run", "--model", f"{tmp_path / 'broken.py'}:model", "--reference",
-              str(tmp_path / "wrong.json"), "--sampler", "numpyro_nuts")
-    assert r.returncode == 2 and "no_such_module_xyz" in r.stderr
+    code, err = cli(capsys, "run", "--model", f"{tmp_path / 'broken.py'}:model", "--reference",
+                    str(tmp_path / "wrong.json"), "--sampler", "numpyro_nuts")
+    assert code == 2 and "no_such_module_xyz" in err
 
 
-def test_bench_list():
-    r = bench("list")
-    assert r.returncode == 0
-    for name in ("funnel50", "eight_schools-eight_schools_noncentered", "numpyro_nuts", "autoflow", "quick"):
-        assert name in r.stdout
+def test_bench_list_reads_metadata_only(monkeypatch, capsys):
+    from probkit.bench import targets
+    from probkit.bench.cli import main
+
+    def no_build(*a, **k):
+        raise AssertionError("bench list built a target")
+
+    monkeypatch.setattr(targets, "get_target", no_build)
+    monkeypatch.setattr(targets, "_posteriordb_target", no_build)
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    names = targets.posteriordb_names()
+    assert f"targets ({len(targets.ANALYTIC)} analytic, {len(names)} posteriordb):" in out
+    for name in [*targets.ANALYTIC, *names, "numpyro_nuts", "autoflow", "mixflow", "quick"]:
+        assert f"  {name} " in out, name
+    assert "posteriordb, 10 parameters, reference draws" in out  # eight schools, from its info file
+
+
+def test_samplers_options_and_run_help(capsys):
+    from probkit.bench.cli import main
+
+    assert main(["samplers", "--options"]) == 0
+    out = capsys.readouterr().out
+    for line in ("numpyro_nuts.target_accept_prob=float", "nuts.target_accept=float",
+                 "mixflow.n_flow_steps=int: MixFlow steps N [default 100]", "automvn.lr=float"):
+        assert line in out, line
+    with pytest.raises(SystemExit) as exc:
+        main(["run", "--help"])
+    assert exc.value.code == 0
+    help_text = capsys.readouterr().out
+    assert "sampler options (--sampler-opt NAME.KEY=VALUE)" in help_text and "mixflow.n_leapfrog" in help_text
+    assert "reference draws (--reference FILE, posteriordb's format)" in help_text and "--shard I/N" in help_text
+
+
+def _write_user_files(tmp_path, reference):
+    (tmp_path / "m.py").write_text(MODEL)
+    (tmp_path / "data.json").write_text(json.dumps({"N": 3, "y": [0.1, -0.2, 0.4]}))
+    (tmp_path / "ref.json").write_text(reference)
+    return ["--model", f"{tmp_path / 'm.py'}:model", "--data", str(tmp_path / "data.json"),
+            "--reference", str(tmp_path / "ref.json")]
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--warmup", "-10"], "--warmup: warmup must be an integer >= 0, got -10"),
+    (["--budget-grads", "0"], "--budget-grads: budget_grads must be an integer >= 1, got 0"),
+    (["--chains", "0"], "--chains"),
+    (["--sampler-opt", "numpyro_nuts.nope=1"], "unknown option(s) ['nope'] for sampler 'numpyro_nuts'"),
+    (["--sampler-opt", "numpyro_nuts.max_tree_depth=1.5"], "--sampler-opt numpyro_nuts.max_tree_depth: expected int"),
+    (["--sampler-opt", "automvn.lr=0.1"], "--sampler-opt for sampler(s) ['automvn'] not in --sampler"),
+    (["--shard", "2/2"], "--shard"),
+    (["--out", "FILE"], "is a file, not a directory"),
+    ("nan", "--reference: draws file"),
+    ("empty", "has no draws"),
+])
+def test_invalid_options_exit_2_before_anything_runs(tmp_path, capsys, extra, message):
+    from probkit.bench.cli import main
+
+    out = tmp_path / "out"
+    args = ["run", "--sampler", "numpyro_nuts", "--out", str(out), "--no-progress"]
+    if extra == "nan":
+        args += _write_user_files(tmp_path, '[{"mu": [0.1, NaN, 0.3]}]')
+    elif extra == "empty":
+        args += _write_user_files(tmp_path, '[{"mu": []}]')
+    else:
+        (tmp_path / "FILE").write_text("")
+        args += ["--target", "gaussian", *[str(tmp_path / "FILE") if a == "FILE" else a for a in extra]]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err, err
+    assert not out.exists()  # nothing ran
+
+
+def test_posteriordb_clone_without_model_uses_the_bundled_model(tmp_path, capsys):
+    import shutil
+
+    from bench import fake_sampler  # noqa: F401 - registers fake_iid
+    from probkit.bench import posteriordb, read_records
+    from probkit.bench.cli import main
+    from probkit.bench.models import MODELS
+
+    name = "eight_schools-eight_schools_noncentered"
+    clone = tmp_path / "posteriordb"
+    shutil.copytree(posteriordb.BUNDLED_ROOT / "posterior_database", clone / "posterior_database")
+    draws = clone / "posterior_database/reference_posteriors/draws/draws" / f"{name}.json.zip"
+    full = posteriordb.load_draws(draws)
+    posteriordb._write_zip(draws, f"{name}.json", json.dumps([{k: v[c, :100].tolist() for k, v in full.items()}
+                                                             for c in range(2)]))  # the clone's own draws
+    out = tmp_path / "out"
+    assert main(["run", "--posteriordb", str(clone), "--posterior", name, "--sampler", "fake_iid",
+                 "--chains", "1", "--draws", "30", "--out", str(out), "--no-progress"]) == 0
+    (rec,) = read_records(out)
+    assert rec["target"] == name and not rec["failed"]
+    assert MODELS[name].__name__ == "eight_schools_noncentered"
+    # the clone's reference (200 draws) was used, not the bundled one: another run key
+    bundled = tmp_path / "bundled"
+    assert main(["run", "--target", name, "--sampler", "fake_iid", "--chains", "1", "--draws", "30",
+                 "--out", str(bundled), "--no-progress"]) == 0
+    assert read_records(bundled)[0]["run_key"] != rec["run_key"]
+    r = main(["run", "--posteriordb", str(clone), "--posterior", "nope-nope", "--sampler", "fake_iid",
+              "--out", str(out)])
+    assert r == 2 and "no bundled NumPyro model" in capsys.readouterr().err
