@@ -110,7 +110,7 @@ def _sw_and_bias(key, chains: np.ndarray, r: np.ndarray, i: int, n_projections: 
     return sw, se, standardised_bias(x, r)["bias_x2_max"]
 
 
-def checkpoints(n: int, planned: int | None = None, n_points: int = 8) -> np.ndarray:
+def checkpoints(n: int, planned: int | None = None, n_points: int = 6) -> np.ndarray:
     """Draw counts per chain where the trace is scored: ``n_points`` evenly up to ``planned``, those below ``n``, then ``n``.
 
     The ladder depends on the planned draws only, so runs of one configuration
@@ -122,7 +122,7 @@ def checkpoints(n: int, planned: int | None = None, n_points: int = 8) -> np.nda
     return np.append(ladder[ladder < n], n)
 
 
-def trace_metrics(key, chains: np.ndarray, r: np.ndarray, grads: np.ndarray, n_points: int = 8,
+def trace_metrics(key, chains: np.ndarray, r: np.ndarray, grads: np.ndarray, n_points: int = 6,
                   final: tuple[float, float] | None = None, planned: int | None = None) -> dict:
     """SW₂ and max E[x²] bias at checkpoints along the draws (cumulative over chains).
 
@@ -170,7 +170,7 @@ def moment_errors(flat: np.ndarray, mean: np.ndarray, sd: np.ndarray) -> dict[st
 
 
 def compute_metrics(key, draws: dict, reference: dict | None, grads: np.ndarray, *, iid: bool = False,
-                    moments: dict | None = None, planned: int | None = None, n_points: int = 8) -> dict:
+                    moments: dict | None = None, planned: int | None = None, n_points: int = 6) -> dict:
     """All metrics for one run.
 
     ``draws``: {name: (chains, n)}; ``reference``: {name: (m,)} draws, or

@@ -16,9 +16,10 @@ crc32(s))``: the same in every process (Python's ``hash`` is salted).
 
 **Shards.** ``shard=(i, n)`` runs the triples whose position in the grid
 (targets × samplers × seeds, in the order given) is ``i`` modulo ``n``, so
-``n`` jobs given the same lists cover the grid once; each shard writes its own
-``out_dir`` (or shares one, appends being line-atomic, but not with
-``force``), and :func:`read_records` merges several directories.
+``n`` jobs given the same lists cover the grid once. Give each shard its own
+``out_dir`` (a run repairs a torn last line of its file at start, which must
+not race another process's append); :func:`read_records` merges several
+directories, one record per run key.
 """
 
 from __future__ import annotations
@@ -137,11 +138,14 @@ def _repair(path: Path) -> None:
 
 
 def _append(path: Path, record: dict) -> None:
-    line = json.dumps(record, default=_json_default) + "\n"
-    with open(path, "a") as f:
-        f.write(line)
-        f.flush()
-        os.fsync(f.fileno())
+    """Append one line with a single ``write`` on an ``O_APPEND`` descriptor, then fsync."""
+    data = (json.dumps(record, default=_json_default) + "\n").encode()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _replace(path: Path, key: str, record: dict) -> None:

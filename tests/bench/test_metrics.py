@@ -36,6 +36,43 @@ def test_nuts_on_gaussian_matches_exact_draws():
     assert out.warmup_grads > 0 and out.total_grads > out.warmup_grads
 
 
+def test_declared_options_are_keywords_of_the_samplers():
+    """Every declared option is accepted by the object it is passed to (the registry cannot drift)."""
+    import inspect
+
+    from numpyro.infer import HMC, NUTS
+    from numpyro.infer.autoguide import AutoBNAFNormal, AutoIAFNormal, AutoMultivariateNormal
+
+    from probkit.bench.samplers import SAMPLERS, _SVI_OPTIONS
+    from probkit.infer import AutoFlow, AutoMixFlow, BlackJAXKernel
+
+    def keywords(*fns):
+        return set().union(*(inspect.signature(f).parameters for f in fns))
+
+    owners = {"numpyro_nuts": keywords(NUTS), "numpyro_hmc": keywords(HMC),
+              "automvn": keywords(AutoMultivariateNormal), "autoiaf": keywords(AutoIAFNormal),
+              "autobnaf": keywords(AutoBNAFNormal), "autoflow": keywords(AutoFlow),
+              "mixflow": keywords(AutoMixFlow, AutoMixFlow.fit)}
+    for name, spec in SAMPLERS.items():
+        if name in owners:
+            extra = set(spec.options) - owners[name] - (set(_SVI_OPTIONS) if spec.kind == "vi" else set())
+            assert not extra, (name, extra)
+        elif name != "fake_iid":  # blackjax: BlackJAXKernel accepts each option
+            samples = {float: 0.5, int: 3, bool: True, str: "velocity_verlet", tuple: (0.1, 0.1, 0.1)}
+            for key, opt in spec.options.items():
+                t = opt.type[0] if isinstance(opt.type, tuple) else opt.type
+                value = "auto" if key == "adaptation" else samples[t]
+                BlackJAXKernel(lambda: None, name, **{key: value})
+
+
+def test_moment_errors_exact():
+    draws = {"a": np.array([[0.0, 2.0, 4.0, 6.0]]), "b": np.array([[1.0, 1.0, 3.0, 3.0]])}
+    moments = {"a": (2.0, 2.0), "b": (2.0, 2.0)}  # a: mean 3, sd sqrt(5); b: mean 2, sd 1
+    m = compute_metrics(jax.random.PRNGKey(0), draws, None, np.arange(1, 5), iid=True, moments=moments)
+    assert m["mean_err_max"] == pytest.approx(0.5) and m["sd_err_max"] == pytest.approx(0.5)
+    assert m["bias_x_max"] == pytest.approx(0.25) and m["sw2"] is None
+
+
 def test_sampler_opts_parse():
     assert parse_sampler_opts(["numpyro_nuts.target_accept_prob=0.9", "automvn.lr=1e-3"]) == {
         "numpyro_nuts": {"target_accept_prob": 0.9},
@@ -45,20 +82,29 @@ def test_sampler_opts_parse():
         parse_sampler_opts(["oops"])
     with pytest.raises(BenchInputError, match="valid samplers"):
         parse_sampler_opts(["nope.x=1"])
+    with pytest.raises(BenchInputError, match=r"unknown option\(s\) \['x'\] for sampler 'automvn'"):
+        parse_sampler_opts(["automvn.x=1"])
+    with pytest.raises(BenchInputError, match="automvn.steps: expected int, got 1.5"):
+        parse_sampler_opts(["automvn.steps=1.5"])
 
 
-def test_mixflow_sampler_counts_its_reference_fit():
-    """The bench's MixFlow: draws of the right shape, close to exact ones, and every fit gradient counted."""
+def test_mixflow_sampler_counts_its_reference_fit_and_honours_the_budget():
+    """The bench's MixFlow: every fit gradient counted, as many draws as the budget pays for, close to exact ones."""
     target = get_target("gaussian")
-    cfg = RunConfig(chains=1, draws=400)
-    out = get_sampler("mixflow").run(jax.random.PRNGKey(0), target, cfg, {"reference_steps": 100, "n_elbo": 200})
+    cfg = RunConfig(chains=1, draws=400, budget_grads=100_000)
+    spec = get_sampler("mixflow")
+    out = spec.run(jax.random.PRNGKey(0), target, cfg, spec.resolve({"reference_steps": 100, "n_elbo": 200}))
     names = list(target.reference())
-    assert all(out.draws[n].shape == (1, 400) for n in names)
     # "auto": L-BFGS bound + Hessian columns and ADVI 100 x 4 draws, 200 ELBO draws each, curvature pass (Laplace wins)
     d = len(names)
     assert out.info["reference"] == "laplace-full"
-    assert out.info["fit_grads"] == (100 + d) + 100 * 4 + 2 * 200 + d
-    assert out.grads[0] > out.info["fit_grads"] and out.total_grads == out.grads[-1]
+    fit = (100 + d) + 100 * 4 + 2 * 200 + d
+    assert out.info["fit_grads"] == fit
+    # a draw costs (N - 1)/2 flow steps on average: 400 draws would need more than the budget
+    per_draw = out.grads[1] - out.grads[0]
+    n = (100_000 - fit) // per_draw
+    assert 0 < n < 400 and all(out.draws[k].shape == (1, n) for k in names)
+    assert out.grads[0] == fit + per_draw and out.total_grads == out.grads[-1] <= 100_000
     m = compute_metrics(jax.random.PRNGKey(1), out.draws, target.reference(), out.grads)
     print(f"MixFlow SW2 on the bench Gaussian: {m['sw2']:.3f}")
     assert m["sw2"] < 0.3
