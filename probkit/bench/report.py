@@ -166,8 +166,10 @@ def target_figure(target: str, lines: list[dict]):
         style = dict(color=c, marker="o", ms=3, lw=1, alpha=0.85, label=ln["sampler"] if first else None)
         axes[0].plot(ln["grads"], ln["sw2"], **style)
         axes[1].plot(ln["grads"], ln["bias_x2_max"], **style)
+    grads = [g for ln in lines for g in ln["grads"] if g > 0]
+    wide = bool(grads) and max(grads) > 10 * min(grads)  # a log axis only over a decade or more
     for ax, ylabel in zip(axes, ["SW2 to reference (standardised)", "max standardised bias of E[x²]"]):
-        ax.set_xscale("log")
+        ax.set_xscale("log" if wide else "linear")
         ax.set_yscale("log")
         ax.set_xlabel("gradient evaluations")
         ax.set_ylabel(ylabel)

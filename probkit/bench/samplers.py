@@ -85,8 +85,15 @@ class Option:
     type: type | tuple
     help: str
 
+    @property
+    def types(self) -> tuple:
+        return self.type if isinstance(self.type, tuple) else (self.type,)
+
+    def type_names(self) -> str:
+        return "/".join("None" if t is type(None) else t.__name__ for t in self.types)
+
     def check(self, sampler: str, key: str, value):
-        types = self.type if isinstance(self.type, tuple) else (self.type,)
+        types = self.types
         ok = any(
             (t is float and isinstance(value, numbers.Real) and not isinstance(value, bool))
             or (t is int and isinstance(value, numbers.Integral) and not isinstance(value, bool))
@@ -94,8 +101,7 @@ class Option:
             for t in types
         )
         if not ok:
-            names = "/".join(t.__name__ for t in types)
-            raise BenchInputError(f"--sampler-opt {sampler}.{key}: expected {names}, got {value!r}")
+            raise BenchInputError(f"--sampler-opt {sampler}.{key}: expected {self.type_names()}, got {value!r}")
         return float(value) if types == (float,) else value
 
 
@@ -164,10 +170,8 @@ def format_options(names: list[str] | None = None) -> str:
         spec = SAMPLERS[name]
         lines.append(f"{name} [{spec.kind}]: {spec.description}")
         for key, o in spec.options.items():
-            types = "/".join("None" if t is type(None) else t.__name__
-                             for t in (o.type if isinstance(o.type, tuple) else (o.type,)))
             default = "" if o.default is None else f" [default {o.default!r}]"
-            lines.append(f"    {name}.{key}={types}: {o.help}{default}")
+            lines.append(f"    {name}.{key}={o.type_names()}: {o.help}{default}")
     return "\n".join(lines)
 
 
@@ -442,7 +446,7 @@ def _mixflow(key, target, cfg, opts):
     # n_samples trajectories of N steps, forward and backward
     fit_grads = guide.reference_grad_evals + 2 * steps * n_samples * n_flow * per_step
     # an i.i.d. draw pushes the reference K ~ Unif{burn_in..N-1} steps: (N-1+burn_in)/2 on average
-    per_draw = 0.5 * (n_flow - 1 + guide.burn_in) * per_step
+    per_draw = 0.5 * (n_flow - 1 + opts.get("burn_in", 0)) * per_step
     n = cfg.draws
     if cfg.budget_grads is not None:
         n = int(min(cfg.draws, max((cfg.budget_grads - fit_grads) // (per_draw * cfg.chains), 1)))

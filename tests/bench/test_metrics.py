@@ -60,8 +60,7 @@ def test_declared_options_are_keywords_of_the_samplers():
         elif name != "fake_iid":  # blackjax: BlackJAXKernel accepts each option
             samples = {float: 0.5, int: 3, bool: True, str: "velocity_verlet", tuple: (0.1, 0.1, 0.1)}
             for key, opt in spec.options.items():
-                t = opt.type[0] if isinstance(opt.type, tuple) else opt.type
-                value = "auto" if key == "adaptation" else samples[t]
+                value = "auto" if key == "adaptation" else samples[opt.types[0]]
                 BlackJAXKernel(lambda: None, name, **{key: value})
 
 
