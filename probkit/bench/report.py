@@ -11,6 +11,7 @@ posterior's name before the ``-``).
 from __future__ import annotations
 
 import csv
+import json
 import math
 from collections import defaultdict
 from pathlib import Path
@@ -82,7 +83,7 @@ def _first_line(text: str, width: int = 200) -> str:
 
 
 def notes(records: list[dict]) -> list[str]:
-    """The cause of every failed run, every budget overrun and every metric a reference could not give."""
+    """The cause of every failed run, every budget overrun, groups that mix configurations, unavailable metrics."""
     out = []
     for r in records:
         where = f"{r['target']} / {r['sampler']} / seed {r['seed']}"
@@ -91,6 +92,13 @@ def notes(records: list[dict]) -> list[str]:
         elif r.get("budget_overrun"):
             out.append(f"OVER BUDGET {where}: {r.get('grad_evals')} gradient evaluations > "
                        f"--budget-grads {r.get('budget_grads')}")
+    for (target, sampler), rs in _groups(records).items():
+        configs = {json.dumps([r.get(k) for k in ("chains", "draws", "warmup", "budget_grads", "options")],
+                              sort_keys=True) for r in rs}
+        seeds = [r["seed"] for r in rs]
+        if len(configs) > 1 or len(set(seeds)) < len(seeds):
+            out.append(f"MIXED {target} / {sampler}: {len(rs)} records of {len(configs)} configurations "
+                       f"(chains, draws, warm-up, budget, options), seeds {sorted(seeds)}: the means mix them")
     unavailable = sorted({(r["target"], tuple(r["unavailable"])) for r in records if r.get("unavailable")})
     for target, metrics in unavailable:
         out.append(f"{target}: reference is a summary (mean, sd): {', '.join(metrics)} unavailable")

@@ -98,3 +98,10 @@ def test_table_prints_the_cause_of_each_failure():
     table = format_table(_synthetic())
     assert "FAILED fam-b / s2 / seed 2: RuntimeError: boom" in table
     assert table.count("FAILED other-x / s2") == 3 and "traceback line" not in table
+
+
+def test_table_flags_groups_that_mix_configurations():
+    recs = [{"target": "t", "sampler": "s", "seed": 0, "failed": False, "sw2": 0.1, "draws": 100},
+            {"target": "t", "sampler": "s", "seed": 0, "failed": False, "sw2": 0.2, "draws": 200}]
+    assert "MIXED t / s: 2 records of 2 configurations" in format_table(recs)
+    assert "MIXED" not in format_table(recs[:1])
