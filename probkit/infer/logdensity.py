@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 from numpyro import handlers
+from numpyro.distributions.distribution import MaskedDistribution
 from numpyro.infer.initialization import init_to_median, init_to_uniform
 from numpyro.infer.util import initialize_model
 
@@ -44,10 +45,22 @@ def check_continuous(model, args=(), kwargs=None, key=None) -> None:
         raise ValueError("model has no latent sample sites")
 
 
-def _check_observed_finite(model, args, kwargs, key) -> None:
+def _site_mask(site):
+    """The site's mask (``handlers.mask`` wraps the distribution; plates/``obs_mask`` set ``site["mask"]``)."""
+    masks = [site.get("mask"), getattr(site["fn"], "_mask", None) if isinstance(site["fn"], MaskedDistribution) else None]
+    masks = [m for m in masks if m is not None]
+    if not masks or not all(is_concrete(m) for m in masks):
+        return None
+    out = np.asarray(masks[0], bool)
+    for m in masks[1:]:
+        out = out & np.asarray(m, bool)
+    return out
+
+
+def _check_observed_finite(trace) -> None:
     """``ValueError`` naming each observed site whose (unmasked) values are NaN or infinite."""
     bad = []
-    for name, site in _trace(model, args, kwargs, key).items():
+    for name, site in trace.items():
         value = site.get("value")
         if site["type"] != "sample" or not site["is_observed"] or not is_concrete(value):
             continue
@@ -58,10 +71,10 @@ def _check_observed_finite(model, args, kwargs, key) -> None:
         event_ndim = len(site["fn"].event_shape)
         if event_ndim:
             nonfinite = nonfinite.any(axis=tuple(range(-event_ndim, 0)))
-        mask = site.get("mask")
-        if mask is not None and is_concrete(mask):  # masked-out entries (e.g. obs_mask) may hold NaN
+        mask = _site_mask(site)
+        if mask is not None:  # masked-out entries (e.g. missing data) may hold NaN
             try:
-                nonfinite = nonfinite & np.broadcast_to(np.asarray(mask), nonfinite.shape)
+                nonfinite = nonfinite & np.broadcast_to(mask, nonfinite.shape)
             except ValueError:
                 pass
         if nonfinite.any():
@@ -168,17 +181,25 @@ def model_target(
     """
     kwargs = {} if kwargs is None else kwargs
     key = jax.random.PRNGKey(0) if key is None else key
-    _check_observed_finite(model, args, kwargs, key)
+
+    def unevaluable(err):
+        bad = _nonfinite_arguments(args, kwargs)
+        if bad:
+            raise ValueError(f"model arguments must be finite: NaN or inf in {', '.join(bad)}") from err
+        raise err
+
+    try:
+        trace = _trace(model, args, kwargs, key)
+    except (RuntimeError, ValueError) as err:
+        unevaluable(err)
+    _check_observed_finite(trace)
     try:
         info = initialize_model(
             key, model, model_args=args, model_kwargs=kwargs, init_strategy=init_strategy, dynamic_args=True,
             forward_mode_differentiation=forward_mode_differentiation,
         )
     except (RuntimeError, ValueError) as err:
-        bad = _nonfinite_arguments(args, kwargs)
-        if bad:
-            raise ValueError(f"model arguments must be finite: NaN or inf in {', '.join(bad)}") from err
-        raise
+        unevaluable(err)
     flat, unravel = ravel_pytree(info.param_info.z)
     dim = int(flat.shape[0])
     potential_of, postprocess_of = info.potential_fn, info.postprocess_fn
