@@ -262,3 +262,56 @@ def test_hmc_trajectory_length_and_heuristic_step_size():
     log2 = np.log2(float(state.params["step_size"]))
     assert log2 == round(log2) and log2 < 0  # posterior sd 0.22: the unit step is too large
     assert int(state.warmup_grad_evals) == 1 + (1 - round(log2))  # initial gradient + trials 1, 1/2, ...
+
+
+# ---------------------------------------------------------------- the upstream-suite script
+
+UPSTREAM_LIKE = '''
+import jax, jax.numpy as jnp, pytest
+from numpyro.infer import HMC, NUTS, SA
+from numpyro.infer.autoguide import AutoDelta, AutoDiagonalNormal
+
+
+@pytest.mark.parametrize("kernel_cls", [HMC, NUTS, SA])
+def test_kernel(kernel_cls):
+    if kernel_cls is SA:
+        pytest.skip("SA")
+    assert kernel_cls in [HMC, NUTS] and kernel_cls is not SA
+    kernel_cls(potential_fn=lambda z: 0.5 * z**2, target_accept_prob=0.7, max_tree_depth=(4, 6))
+
+
+@pytest.mark.parametrize("auto_class, n", [(AutoDiagonalNormal, 1), pytest.param(AutoDelta, 2, marks=pytest.mark.skip)])
+def test_guide(auto_class, n):
+    assert n == 1 and auto_class is not AutoDelta
+
+
+@pytest.mark.parametrize("kernel_cls", [NUTS])
+def test_state(kernel_cls):
+    state = kernel_cls(potential_fn=lambda z: 0.5 * jnp.sum(z**2)).init(jax.random.PRNGKey(0), 5, jnp.zeros(1), (), {})
+    assert state.adapt_state.mass_matrix_sqrt.shape == (1,)
+'''
+
+
+@pytest.mark.slow
+def test_upstream_script_adds_probkit_cases(tmp_path):
+    """The script adds AutoFlow/AutoMixFlow next to AutoDiagonalNormal and BlackJAXNUTS next to NUTS
+    (treated as NUTS in the tests' branches), runs only those, and tells internal-state failures apart."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    (tmp_path / "src" / "test" / "infer").mkdir(parents=True)
+    (tmp_path / "src" / "test" / "infer" / "test_mcmc.py").write_text(UPSTREAM_LIKE)
+    report = tmp_path / "report.md"
+    proc = subprocess.run(
+        [sys.executable, str(root / "scripts" / "run_numpyro_upstream.py"), str(tmp_path / "src"),
+         "--files", "test/infer/test_mcmc.py", "--report", str(report)],
+        capture_output=True, text=True, cwd=root, env={**__import__("os").environ, "PYTHONPATH": str(root)},
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr  # no failure other than internal state
+    text = report.read_text()
+    assert "| AutoFlow | 1 | 0 | 0 |" in text and "| AutoMixFlow | 1 | 0 | 0 |" in text
+    assert "| BlackJAXNUTS | 1 | 1 | 0 |" in text
+    assert "test_state[BlackJAXNUTS]" in text and "NumPyro-internal state" in text
+    assert "numpyro |" not in text  # NumPyro's own cases are not run
