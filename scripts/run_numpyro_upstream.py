@@ -16,7 +16,9 @@ are copied into a temporary directory and rewritten there (Python's ``ast``):
   parametrize over ``kernel_cls`` gets, for each row with ``NUTS``, a row with
   ``BlackJAXNUTS`` (``BlackJAXKernel(model, "nuts", **NUTS's keywords)``);
 - the tests' branches on the class (``kernel_cls is NUTS``, ``kernel_cls in [HMC, NUTS]``)
-  treat ``BlackJAXNUTS`` as ``NUTS``; the guides take the generic branches.
+  treat ``BlackJAXNUTS`` as ``NUTS``; the guides take the generic branches;
+- every other test that uses ``NUTS`` (``AutoDiagonalNormal``) directly gets a copy
+  ``test_x__BlackJAXNUTS`` (``test_x__AutoFlow``, ``test_x__AutoMixFlow``) with the class replaced.
 
 Only the probkit cases run (``--all`` runs NumPyro's own too), under NumPyro's
 pytest configuration (its ``pyproject.toml``: warnings are errors). The report
@@ -118,8 +120,45 @@ class _Rewrite(ast.NodeTransformer):
         return node
 
 
+#: NumPyro class used directly in a test (not through a parametrisation) -> the probkit copies of that test
+DIRECT = {"NUTS": ("BlackJAXNUTS",), "AutoDiagonalNormal": ("AutoFlow", "AutoMixFlow")}
+
+
+class _Substitute(ast.NodeTransformer):
+    def __init__(self, old: str, new: str):
+        self.old, self.new = old, new
+
+    def visit_Name(self, node):
+        if node.id == self.old and isinstance(node.ctx, ast.Load):
+            return ast.copy_location(ast.Attribute(ast.Name(SHIM, ast.Load()), self.new, ast.Load()), node)
+        return node
+
+
+def _parametrized_over_class(fn: ast.FunctionDef) -> bool:
+    return any("auto_class" in ast.unparse(d) or "kernel_cls" in ast.unparse(d) for d in fn.decorator_list)
+
+
+def _direct_copies(tree: ast.Module) -> None:
+    """After each test that uses ``NUTS`` / ``AutoDiagonalNormal`` directly, its copies with the probkit class."""
+    body = []
+    for node in tree.body:
+        body.append(node)
+        if not (isinstance(node, ast.FunctionDef) and node.name.startswith("test_")) or _parametrized_over_class(node):
+            continue
+        used = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+        for old, news in DIRECT.items():
+            if old in used:
+                for new in news:
+                    copy = _Substitute(old, new).visit(ast.parse(ast.unparse(node)).body[0])
+                    copy.name = f"{node.name}__{new}"
+                    body.append(copy)
+    tree.body = body
+
+
 def rewrite(source: str) -> str:
-    tree = _Rewrite().visit(ast.parse(source))
+    tree = ast.parse(source)
+    _direct_copies(tree)
+    tree = _Rewrite().visit(tree)
     tree.body.insert(0, ast.Import([ast.alias(SHIM)]))
     return ast.unparse(ast.fix_missing_locations(tree))
 
@@ -144,7 +183,10 @@ def summarise(junit: Path) -> tuple[str, int]:
     for case in ET.parse(junit).getroot().iter("testcase"):
         name = case.get("name", "")
         ids = name[name.find("[") + 1 : -1] if "[" in name else ""
-        cls = next((c for c in PROBKIT_CLASSES if re.search(rf"(^|-){c}(-|$)", ids)), "numpyro")
+        direct = name.split("[")[0].rsplit("__", 1)[-1]
+        cls = direct if direct in PROBKIT_CLASSES else next(
+            (c for c in PROBKIT_CLASSES if re.search(rf"(^|-){c}(-|$)", ids)), "numpyro"
+        )
         bad = case.find("failure")
         if bad is None:
             bad = case.find("error")
