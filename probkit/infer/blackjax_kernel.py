@@ -127,8 +127,9 @@ def _check_step_count(name: str, value):
 
 def _check_inverse_mass_matrix(value):
     """A positive diagonal (1-D) or symmetric positive-definite (2-D) inverse mass matrix."""
-    if not is_concrete(value):
-        return value
+    if not is_concrete(value):  # a kernel built inside jit
+        ok = jnp.all(jnp.isfinite(value)) & (jnp.all(value > 0) if jnp.ndim(value) == 1 else True)
+        return eqx.error_if(value, ~ok, "inverse_mass_matrix must be finite (and positive if diagonal)")
     arr = np.asarray(value)
     if arr.dtype == bool or not np.issubdtype(arr.dtype, np.number) or arr.ndim not in (1, 2):
         raise ValueError(
