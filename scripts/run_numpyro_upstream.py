@@ -21,11 +21,13 @@ are copied into a temporary directory and rewritten there (Python's ``ast``):
   ``test_x__BlackJAXNUTS`` (``test_x__AutoFlow``, ``test_x__AutoMixFlow``) with the class replaced.
 
 Only the probkit cases run (``--all`` runs NumPyro's own too), under NumPyro's
-pytest configuration (its ``pyproject.toml``: warnings are errors). The report
+pytest configuration (its ``pyproject.toml``: warnings are errors) with two simulated
+CPU devices (``--devices``) for the parallel-chain cases, as NumPyro's CI. The report
 lists, per probkit class, the passed / failed / skipped cases and, for each
 failure, the exception and whether the test reads NumPyro-internal state
 (``HMCState`` fields, ``adapt_state``, guide parameter names such as ``auto_loc``):
-those are the only failures the issue allows to remain.
+those are the only failures the issue allows to remain (the exit status is 1 if
+any other probkit case fails; "environment" failures are listed apart).
 
 Re-run after a merge with the same command; ``--report`` rewrites the file.
 """
@@ -172,8 +174,14 @@ INTERNAL = re.compile(
 )
 
 
+#: failures of the environment (NumPyro's own case fails the same way there)
+ENVIRONMENT = re.compile(r"There are not enough devices to run parallel chains|requires device_count")
+
+
 def classify(text: str) -> str:
-    return "NumPyro-internal state" if INTERNAL.search(text) else "behaviour"
+    if INTERNAL.search(text):
+        return "NumPyro-internal state"
+    return "environment" if ENVIRONMENT.search(text) else "behaviour"
 
 
 def summarise(junit: Path) -> tuple[str, int]:
@@ -223,6 +231,10 @@ def main(argv=None) -> int:
     parser.add_argument("--all", action="store_true", help="also run NumPyro's own cases")
     parser.add_argument("--report", type=Path, default=None, help="write the markdown report here")
     parser.add_argument("--timeout", type=float, default=None, help="stop pytest after this many seconds")
+    parser.add_argument(
+        "--devices", type=int, default=2,
+        help="simulated CPU devices (XLA_FLAGS, as NumPyro's CI) for the chain_method='parallel' cases; 0: leave XLA_FLAGS",
+    )
     args = parser.parse_args(argv)
     missing = [f for f in args.files if not (args.src / f).is_file()]
     if missing:
@@ -252,6 +264,9 @@ def main(argv=None) -> int:
         if not args.all:
             cmd += ["-k", " or ".join(PROBKIT_CLASSES)]
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp)] + [p for p in sys.path if p]))
+        if args.devices:
+            flag = f"--xla_force_host_platform_device_count={args.devices}"
+            env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {flag}".strip()
         try:
             subprocess.run(cmd + extra, env=env, cwd=tmp, timeout=args.timeout, check=False)
         except subprocess.TimeoutExpired:
