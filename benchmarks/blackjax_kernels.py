@@ -72,10 +72,10 @@ def run_probkit(key, model, data, chains, warmup, samples, kernel_steps, kernel_
         grads = int(np.sum(mcmc.last_state.warmup_grad_evals)) + int(np.sum(mcmc.get_extra_fields()["num_grad_evals"]))
         return time.perf_counter() - t, flatten_sites(jax.device_get(out), sample_ndim=2), grads
 
-    return once(key), once(jax.random.fold_in(key, 7)), kernel_overhead(mcmc, kernel_steps, kernel_reps)
+    return once(key), once(jax.random.fold_in(key, 7)), kernel_overhead(mcmc, data, kernel_steps, kernel_reps)
 
 
-def kernel_overhead(mcmc, n: int, reps: int) -> tuple[dict[str, tuple[float, float]], bool]:
+def kernel_overhead(mcmc, data: dict, n: int, reps: int) -> tuple[dict[str, tuple[float, float]], bool]:
     """Steady-state seconds for ``n`` transitions: ``BlackJAXKernel.sample`` vs ``blackjax.nuts`` steps.
 
     Both start from the run's last state (4 chains) and use the same keys, so
@@ -94,16 +94,17 @@ def kernel_overhead(mcmc, n: int, reps: int) -> tuple[dict[str, tuple[float, flo
     """
     kernel, state = mcmc.sampler, mcmc.last_state
     algo = kernel._algorithm
+    logdensity_fn = kernel._target.logdensity((), data)  # what the kernel builds from the model arguments
 
     def wrapped(state):
-        return jax.lax.scan(lambda s, _: (kernel.sample(s, (), {}), None), state, None, length=n)[0]
+        return jax.lax.scan(lambda s, _: (kernel.sample(s, (), data), None), state, None, length=n)[0]
 
     def direct_one(sampler_state, params, key):
         def step(carry, _):
             s, k, _ = carry
             k, k_step = jax.random.split(k)
             s, info = blackjax.nuts.build_kernel()(
-                k_step, s, kernel._logdensity_fn, params["step_size"], params["inverse_mass_matrix"],
+                k_step, s, logdensity_fn, params["step_size"], params["inverse_mass_matrix"],
                 algo.max_num_doublings,
             )
             return (s, k, (info.acceptance_rate, info.num_integration_steps, info.is_divergent, info.energy)), None

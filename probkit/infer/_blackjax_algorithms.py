@@ -126,7 +126,12 @@ class _WindowAdapted(AbstractAlgorithm):
     param_names: tuple[str, ...] = eqx.field(static=True, default=("step_size", "inverse_mass_matrix"))
     integrator: str = eqx.field(static=True, default="velocity_verlet")
     dense_mass: bool = eqx.field(static=True, default=False)
-    target_accept: float = eqx.field(static=True, default=0.8)
+    #: may be traced (a kernel built inside ``jit``)
+    target_accept: float | Array = 0.8
+    #: False: the step size stays as given during warm-up (NumPyro's ``adapt_step_size``)
+    adapt_step_size: bool = eqx.field(static=True, default=True)
+    #: False: the inverse mass matrix stays as given during warm-up (NumPyro's ``adapt_mass_matrix``)
+    adapt_mass_matrix: bool = eqx.field(static=True, default=True)
 
     @property
     @abc.abstractmethod
@@ -165,11 +170,11 @@ class _WindowAdapted(AbstractAlgorithm):
         transition cheap after warm-up: its pass-through branch copies one buffer.
         """
         state = self._adapt_state(position, params)
-        params = {
-            **params,
-            "step_size": jnp.asarray(state.step_size, params["step_size"].dtype),
-            "inverse_mass_matrix": jnp.asarray(state.inverse_mass_matrix, params["inverse_mass_matrix"].dtype),
-        }
+        params = dict(params)
+        if self.adapt_step_size:
+            params["step_size"] = jnp.asarray(state.step_size, params["step_size"].dtype)
+        if self.adapt_mass_matrix:
+            params["inverse_mass_matrix"] = jnp.asarray(state.inverse_mass_matrix, params["inverse_mass_matrix"].dtype)
         return ravel_pytree(state)[0], params
 
     def adapt_update(self, adapt_state, i, num_warmup, position, accept_prob, params):
@@ -179,13 +184,13 @@ class _WindowAdapted(AbstractAlgorithm):
         new = update(unravel(adapt_state), (stage[0], stage[1]), position, accept_prob)
         step_size, imm = final(new)  # Stan: the averaged step size once warm-up ends
         last = i == num_warmup - 1
-        new_params = {
-            **params,
-            "step_size": jnp.where(last, step_size, new.step_size).astype(params["step_size"].dtype),
-            "inverse_mass_matrix": jnp.where(last, imm, new.inverse_mass_matrix).astype(
+        new_params = dict(params)
+        if self.adapt_step_size:
+            new_params["step_size"] = jnp.where(last, step_size, new.step_size).astype(params["step_size"].dtype)
+        if self.adapt_mass_matrix:
+            new_params["inverse_mass_matrix"] = jnp.where(last, imm, new.inverse_mass_matrix).astype(
                 params["inverse_mass_matrix"].dtype
-            ),
-        }
+            )
         keep = lambda a, b: jax.tree.map(lambda u, v: jnp.where(i < num_warmup, u, v), a, b)  # noqa: E731
         return keep(ravel_pytree(new)[0], adapt_state), keep(new_params, params)
 
@@ -193,14 +198,42 @@ class _WindowAdapted(AbstractAlgorithm):
 class _HMCFamily(_WindowAdapted):
     """NUTS and static HMC: blackjax kernels with one trajectory-length argument."""
 
-    @property
     @abc.abstractmethod
-    def trajectory_arg(self) -> int:
-        """``max_num_doublings`` (NUTS) or ``num_integration_steps`` (HMC)."""
+    def trajectory(self, params: dict):
+        """``max_num_doublings`` (NUTS) or the number of integration steps (HMC) for ``params``."""
+
+    def heuristic_step_size(self, key, state, params, logdensity_fn) -> tuple[Array, Array]:
+        """NumPyro's ``find_heuristic_step_size``: ``(step size, gradient evaluations)``.
+
+        Doubles (or halves) the step size while one leapfrog step from ``state``
+        with fresh momentum is accepted with probability above (below) 0.8, and
+        stops at the first change of direction (Hoffman & Gelman 2014, Alg. 4).
+        One gradient per trial step.
+        """
+        kernel = blackjax.hmc.build_kernel(INTEGRATORS[self.integrator][0])
+        step0 = params["step_size"]
+        finfo = jnp.finfo(jnp.result_type(step0))
+
+        def body(carry):
+            step_size, _, direction, k, n = carry
+            k, k_step = jax.random.split(k)
+            step_size = step_size * 2.0 ** direction.astype(step_size.dtype)
+            _, info = kernel(k_step, state, logdensity_fn, step_size, params["inverse_mass_matrix"], 1)
+            new = jnp.where(info.acceptance_rate > 0.8, 1, -1).astype(jnp.int32)  # NaN: smaller
+            return step_size, direction, new, k, n + 1
+
+        def cond(carry):
+            step_size, last, direction, _, _ = carry
+            in_range = ((step_size > finfo.tiny) | (direction >= 0)) & ((step_size < finfo.max) | (direction <= 0))
+            return in_range & ((last == 0) | (direction == last))
+
+        zero = jnp.zeros((), jnp.int32)
+        step_size, _, _, _, n = jax.lax.while_loop(cond, body, (step0, zero, zero, key, zero))
+        return step_size, n * INTEGRATORS[self.integrator][2]
 
     def step(self, key, state, params, logdensity_fn):
         state, info = self._kernel()(
-            key, state, logdensity_fn, params["step_size"], params["inverse_mass_matrix"], self.trajectory_arg
+            key, state, logdensity_fn, params["step_size"], params["inverse_mass_matrix"], self.trajectory(params)
         )
         return state, _transition(
             _dtype(state.position), info.acceptance_rate, info.num_integration_steps, info.is_divergent,
@@ -217,23 +250,28 @@ class NUTS(_HMCFamily):
     def blackjax_algorithm(self):
         return blackjax.nuts
 
-    @property
-    def trajectory_arg(self):
+    def trajectory(self, params):
         return self.max_num_doublings
 
 
 class HMC(_HMCFamily):
-    """Static-length HMC (``blackjax.hmc``) with ``num_integration_steps`` leapfrog steps."""
+    """Static-length HMC (``blackjax.hmc``) with ``num_integration_steps`` leapfrog steps.
+
+    With ``trajectory_length`` ``T`` (NumPyro's HMC option) the number of steps
+    follows the current step size ``ε``: ``⌈T / ε⌉``, clipped to ``[1, 2^16]``.
+    """
 
     num_integration_steps: int = eqx.field(static=True, default=10)
+    trajectory_length: float | None = eqx.field(static=True, default=None)
 
     @property
     def blackjax_algorithm(self):
         return blackjax.hmc
 
-    @property
-    def trajectory_arg(self):
-        return self.num_integration_steps
+    def trajectory(self, params):
+        if self.trajectory_length is None:
+            return self.num_integration_steps
+        return jnp.clip(jnp.ceil(self.trajectory_length / params["step_size"]), 1, 2**16).astype(jnp.int32)
 
 
 class _Preconditioned:
@@ -307,7 +345,7 @@ class MALA(_GradientProposal):
     :class:`_Preconditioned`), targeting acceptance 0.574 (the optimal MALA rate).
     """
 
-    target_accept: float = eqx.field(static=True, default=0.574)
+    target_accept: float | Array = 0.574
 
     @property
     def base_algorithm(self):
@@ -322,7 +360,7 @@ class Barker(_GradientProposal):
     whitened coordinates. Target acceptance 0.4.
     """
 
-    target_accept: float = eqx.field(static=True, default=0.4)
+    target_accept: float | Array = 0.4
 
     @property
     def base_algorithm(self):
@@ -404,7 +442,7 @@ class AdjustedMCLMC(_MCLMCFamily):
     ``adjusted_mclmc_find_L_and_step_size`` towards ``target_accept``.
     """
 
-    target_accept: float = eqx.field(static=True, default=0.9)
+    target_accept: float | Array = 0.9
     initial_step_factor: float = eqx.field(static=True, default=0.2)
 
     def _kernel(self):

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import hashlib
+import numbers
+from functools import partial
 from typing import Any, Callable, NamedTuple
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 from numpyro.infer.mcmc import MCMCKernel
+from numpyro.infer.util import initialize_model
 from numpyro.util import is_prng_key
 
-from .._validate import check_choice, check_positive
+from .._validate import check_choice, check_open_interval, check_positive, is_concrete
 from ._blackjax_algorithms import ALGORITHMS, INTEGRATORS, AbstractAlgorithm
-from .logdensity import model_logdensity
+from .logdensity import Target, model_target, potential_target
 
 __all__ = ["BlackJAXKernel", "BlackJAXState"]
 
@@ -48,13 +52,18 @@ class BlackJAXState(NamedTuple):
 
 
 _OPTIONS = {
-    "nuts": ("max_num_doublings", "target_accept", "dense_mass", "integrator"),
-    "hmc": ("num_integration_steps", "target_accept", "dense_mass", "integrator"),
-    "mala": ("target_accept", "dense_mass"),
-    "barker": ("target_accept", "dense_mass"),
+    "nuts": ("max_num_doublings", "target_accept", "dense_mass", "integrator", "adapt_step_size", "adapt_mass_matrix"),
+    "hmc": (
+        "num_integration_steps", "trajectory_length", "target_accept", "dense_mass", "integrator",
+        "adapt_step_size", "adapt_mass_matrix",
+    ),
+    "mala": ("target_accept", "dense_mass", "adapt_step_size", "adapt_mass_matrix"),
+    "barker": ("target_accept", "dense_mass", "adapt_step_size", "adapt_mass_matrix"),
     "mclmc": ("integrator", "diagonal_preconditioning", "frac_tune"),
     "adjusted_mclmc": ("integrator", "target_accept", "diagonal_preconditioning", "frac_tune"),
 }
+#: NumPyro's keyword -> probkit's (``NUTS(model, **kw)`` -> ``BlackJAXKernel(model, "nuts", **kw)``)
+NUMPYRO_NAMES = {"target_accept_prob": "target_accept", "max_tree_depth": "max_num_doublings"}
 
 
 def _adam_to_mode(logdensity_fn: Callable, position, num_steps: int, lr: float = 0.5):
@@ -79,6 +88,10 @@ def _adam_to_mode(logdensity_fn: Callable, position, num_steps: int, lr: float =
     return jnp.where(ok, z.astype(position.dtype), position)
 
 
+def _is_traced(tree) -> bool:
+    return any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(tree))
+
+
 def _args_key(model_args, model_kwargs):
     """A hashable fingerprint of the model arguments (arrays by shape, dtype and content)."""
 
@@ -96,17 +109,70 @@ def _args_key(model_args, model_kwargs):
     return (str(treedef), tuple(leaf(x) for x in flat))
 
 
-def _make_algorithm(algorithm: str, options: dict) -> AbstractAlgorithm:
+def _check_unit_interval(name: str, value):
+    """``value`` in (0, 1): checked now if concrete, by ``eqx.error_if`` when traced (a kernel built in jit)."""
+    if isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be a number in (0, 1), got {value!r}")
+    if is_concrete(value):
+        check_open_interval(name, value, 0.0, 1.0)
+        return float(value)
+    return eqx.error_if(value, ~((value > 0) & (value < 1)), f"{name} must be in (0, 1)")
+
+
+def _check_step_count(name: str, value):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+def _check_inverse_mass_matrix(value):
+    """A positive diagonal (1-D) or symmetric positive-definite (2-D) inverse mass matrix."""
+    if not is_concrete(value):  # a kernel built inside jit
+        ok = jnp.all(jnp.isfinite(value)) & (jnp.all(value > 0) if jnp.ndim(value) == 1 else True)
+        return eqx.error_if(value, ~ok, "inverse_mass_matrix must be finite (and positive if diagonal)")
+    arr = np.asarray(value)
+    if arr.dtype == bool or not np.issubdtype(arr.dtype, np.number) or arr.ndim not in (1, 2):
+        raise ValueError(
+            f"inverse_mass_matrix must be a 1-D (diagonal) or 2-D (dense) real array, got {arr.dtype} of shape {arr.shape}"
+        )
+    if not np.all(np.isfinite(arr)):
+        raise ValueError("inverse_mass_matrix must be finite (found NaN or inf)")
+    if arr.ndim == 1 and np.any(arr <= 0):
+        raise ValueError(f"a diagonal inverse_mass_matrix must be positive, got {arr}")
+    if arr.ndim == 2:
+        if arr.shape[0] != arr.shape[1] or not np.allclose(arr, arr.T, rtol=1e-6, atol=0):
+            raise ValueError(f"a dense inverse_mass_matrix must be square and symmetric, got shape {arr.shape}")
+        try:
+            np.linalg.cholesky(arr)
+        except np.linalg.LinAlgError:
+            raise ValueError("a dense inverse_mass_matrix must be positive definite") from None
+    return value
+
+
+def _make_algorithms(algorithm: str, options: dict) -> tuple[AbstractAlgorithm, AbstractAlgorithm]:
+    """``(warm-up algorithm, sampling algorithm)``: the same unless ``max_num_doublings`` is a pair."""
     if "target_accept" in options:
-        ta = options["target_accept"]
-        if not (isinstance(ta, (int, float)) and 0.0 < ta < 1.0):
-            raise ValueError(f"target_accept must be in (0, 1), got {ta!r}")
+        options["target_accept"] = _check_unit_interval("target_accept", options["target_accept"])
     if "integrator" in options:
         check_choice("integrator", options["integrator"], tuple(INTEGRATORS))
-    for name in ("max_num_doublings", "num_integration_steps"):
-        if name in options and not (isinstance(options[name], int) and options[name] >= 1):
-            raise ValueError(f"{name} must be a positive int, got {options[name]!r}")
-    return ALGORITHMS[algorithm](**options)
+    for name in ("adapt_step_size", "adapt_mass_matrix", "dense_mass", "diagonal_preconditioning"):
+        if name in options and not isinstance(options[name], (bool, np.bool_)):
+            raise TypeError(f"{name} must be a bool, got {options[name]!r}")
+    if "num_integration_steps" in options:
+        if "trajectory_length" in options:
+            raise TypeError("give num_integration_steps or trajectory_length, not both")
+        options["num_integration_steps"] = _check_step_count("num_integration_steps", options["num_integration_steps"])
+    if options.get("trajectory_length") is not None:
+        check_positive("trajectory_length", options["trajectory_length"])
+        options["trajectory_length"] = float(options["trajectory_length"])
+    depths = options.pop("max_num_doublings", None)
+    if depths is None:
+        return (ALGORITHMS[algorithm](**options),) * 2
+    if not (isinstance(depths, (tuple, list)) and len(depths) == 2):
+        depths = (depths, depths)
+    depths = tuple(_check_step_count("max_num_doublings (max_tree_depth)", d) for d in depths)
+    warmup, sampling = (ALGORITHMS[algorithm](max_num_doublings=d, **options) for d in depths)
+    return (warmup, warmup) if depths[0] == depths[1] else (warmup, sampling)
 
 
 class BlackJAXKernel(MCMCKernel):
@@ -120,15 +186,37 @@ class BlackJAXKernel(MCMCKernel):
 
     The sampler targets ``log p(z)`` on the flat unconstrained space of
     :func:`~probkit.infer.model_logdensity`; ``state.z`` holds the unconstrained
-    sites and :meth:`postprocess_fn` maps them to constrained values.
+    sites and :meth:`postprocess_fn` maps them to constrained values. The log
+    density is rebuilt from the model arguments that :meth:`sample` receives,
+    as NumPyro's HMC does, so ``MCMC(..., jit_model_args=True)`` re-runs one
+    compiled sampler on new data of the same shapes. Instead of a model,
+    ``potential_fn=U`` (with ``init_params`` given to ``MCMC.run``) samples
+    ``exp(-U)`` on the pytree of ``init_params``, as NumPyro's kernels do. A model
+    without latent sites gives ``z = {}`` and its deterministic sites; discrete
+    latent sites get NumPyro's own error (or its enumeration, with ``funsor``).
 
     **Algorithms** (``algorithm=``): ``"nuts"``, ``"hmc"`` (option
-    ``num_integration_steps``), ``"mala"``, ``"barker"``, ``"mclmc"``,
-    ``"adjusted_mclmc"``. Tuned parameters may be fixed through ``**params``:
-    ``step_size``, ``inverse_mass_matrix``, ``L`` (MCLMC);
-    the remaining keywords are algorithm options (``target_accept``,
-    ``max_num_doublings``, ``dense_mass``, ``integrator``,
-    ``diagonal_preconditioning``, ``frac_tune``).
+    ``num_integration_steps``, or NumPyro's ``trajectory_length``), ``"mala"``,
+    ``"barker"``, ``"mclmc"``, ``"adjusted_mclmc"``. Tuned parameters may be fixed
+    through ``**params``: ``step_size``, ``inverse_mass_matrix`` (diagonal, or dense
+    with ``dense_mass=True``), ``L`` (MCLMC); the remaining keywords are algorithm
+    options (``target_accept``, ``max_num_doublings``, ``dense_mass``, ``integrator``,
+    ``adapt_step_size``, ``adapt_mass_matrix``, ``diagonal_preconditioning``,
+    ``frac_tune``). ``step_size`` and ``target_accept`` may be traced (a kernel
+    built inside ``jit``; checked by ``eqx.error_if``).
+
+    **NumPyro's keywords** are accepted, so ``NUTS(model, **kw)`` becomes
+    ``BlackJAXKernel(model, "nuts", **kw)``: ``target_accept_prob``
+    (``target_accept``), ``max_tree_depth`` (``max_num_doublings``; a pair
+    ``(warm-up, sampling)`` as in NumPyro), ``dense_mass``, ``adapt_step_size``,
+    ``adapt_mass_matrix``, ``step_size``, ``inverse_mass_matrix=None``,
+    ``trajectory_length`` (ignored by NUTS, as in NumPyro), ``init_strategy``,
+    ``find_heuristic_step_size`` (NUTS/HMC: NumPyro's step-size search, once
+    before warm-up), ``forward_mode_differentiation`` (gradients by ``D``
+    forward-mode JVPs, for models with ``lax.while_loop``),
+    ``regularize_mass_matrix=True`` (blackjax's Welford estimates are always
+    regularised as Stan's) and ``kinetic_fn=None``; other values of the last two
+    are rejected.
 
     **Warm-up** (``adaptation="auto"``, ``num_warmup > 0``). NUTS, HMC, MALA
     and Barker are tuned by blackjax's Stan window adaptation
@@ -147,19 +235,20 @@ class BlackJAXKernel(MCMCKernel):
     the ``value_and_grad`` calls of each transition; for NUTS it equals
     ``num_steps`` (velocity Verlet: one gradient per leapfrog step). The
     gradients spent before the first transition (the initial gradient, the
-    optional initial optimisation and an MCLMC tuner, also kept in
-    ``state.warmup_grad_evals``) are added to the first transition's count
-    (``i == 0``), so that
-    ``Σ num_grad_evals`` over all transitions, warm-up included, is the run's
-    total cost.
+    optional initial optimisation, the heuristic step-size search and an MCLMC
+    tuner, also kept in ``state.warmup_grad_evals``) are added to the first
+    transition's count (``i == 0``), so that ``Σ num_grad_evals`` over all
+    transitions, warm-up included, is the run's total cost.
 
-    **Initialisation.** Each chain starts at a point drawn uniformly in
+    **Initialisation.** By default each chain starts at a point drawn uniformly in
     ``[-init_radius, init_radius]^D`` on the unconstrained space (NumPyro's
     ``init_to_uniform``), or at the prior median if that point has a
-    non-finite density. Then, for ``init_optimize_steps > 0`` (default 2000 for MALA, Barker and the
-    MCLMC family, whose tuners fail from starts far in the tails, 0 for
-    NUTS/HMC), that many Adam steps (cosine-decayed rate 0.5) move it towards
-    the mode of ``log p(z)``; their gradient evaluations are counted in
+    non-finite density; with ``init_strategy`` (NumPyro's, e.g. ``init_to_median``)
+    the point comes from NumPyro's ``initialize_model`` for each chain. Then, for
+    ``init_optimize_steps > 0`` (default 2000 for MALA, Barker and the MCLMC
+    family, whose tuners fail from starts far in the tails, 0 for NUTS/HMC),
+    that many Adam steps (cosine-decayed rate 0.5) move it towards the mode of
+    ``log p(z)``; their gradient evaluations are counted in
     ``warmup_grad_evals``. ``init_params`` (unconstrained sites) replaces both steps.
     """
 
@@ -171,27 +260,61 @@ class BlackJAXKernel(MCMCKernel):
 
     def __init__(
         self,
-        model: Callable,
+        model: Callable | None = None,
         algorithm: str = "nuts",
         *,
+        potential_fn: Callable | None = None,
         adaptation: str | None = "auto",
         init_radius: float = 2.0,
         init_optimize_steps: int | None = None,
+        init_strategy: Callable | None = None,
+        find_heuristic_step_size: bool = False,
+        forward_mode_differentiation: bool = False,
+        regularize_mass_matrix: bool = True,
+        kinetic_fn: Callable | None = None,
         **params: Any,
     ):
-        if not callable(model):
+        if model is None and potential_fn is None:
+            raise ValueError("give a model or a potential_fn")
+        if model is not None and potential_fn is not None:
+            raise ValueError("give a model or a potential_fn, not both")
+        if model is not None and not callable(model):
             raise TypeError(f"model must be a callable NumPyro model, got {type(model).__name__}")
+        if potential_fn is not None and not callable(potential_fn):
+            raise TypeError(f"potential_fn must be callable, got {type(potential_fn).__name__}")
         check_choice("algorithm", algorithm, tuple(ALGORITHMS))
         if adaptation not in ("auto", None, "none"):
             raise ValueError(f"adaptation must be 'auto' or None, got {adaptation!r}")
         check_positive("init_radius", init_radius)
         if init_optimize_steps is None:
             init_optimize_steps = 0 if algorithm in ("nuts", "hmc") else 2000
-        if not isinstance(init_optimize_steps, int) or init_optimize_steps < 0:
+        if isinstance(init_optimize_steps, bool) or not isinstance(init_optimize_steps, int) or init_optimize_steps < 0:
             raise ValueError(f"init_optimize_steps must be a non-negative int, got {init_optimize_steps!r}")
-        self.init_optimize_steps = init_optimize_steps
+        if init_strategy is not None and not callable(init_strategy):
+            raise TypeError(f"init_strategy must be a NumPyro init strategy (callable), got {init_strategy!r}")
+        for name, flag in (("find_heuristic_step_size", find_heuristic_step_size),
+                           ("forward_mode_differentiation", forward_mode_differentiation)):
+            if not isinstance(flag, (bool, np.bool_)):
+                raise TypeError(f"{name} must be a bool, got {flag!r}")
+        if find_heuristic_step_size and algorithm not in ("nuts", "hmc"):
+            raise ValueError(f"find_heuristic_step_size applies to 'nuts' and 'hmc', not {algorithm!r}")
+        if kinetic_fn is not None:
+            raise TypeError("kinetic_fn is not supported: blackjax's kernels use the Gaussian kinetic energy "
+                            "of the inverse mass matrix")
+        if regularize_mass_matrix is not True:
+            raise ValueError("regularize_mass_matrix=False is not supported: blackjax's window adaptation always "
+                             "regularises its mass-matrix estimate (Stan's shrinkage, NumPyro's default)")
+        for numpyro_name, name in NUMPYRO_NAMES.items():
+            if numpyro_name in params:
+                if name in params:
+                    raise TypeError(f"give {numpyro_name} or {name}, not both")
+                params[name] = params.pop(numpyro_name)
+        if "inverse_mass_matrix" in params and params["inverse_mass_matrix"] is None:
+            del params["inverse_mass_matrix"]  # NumPyro's default: adapted from the identity
+        if algorithm == "nuts":
+            params.pop("trajectory_length", None)  # NumPyro's NUTS ignores it too
         options = {k: params.pop(k) for k in list(params) if k in _OPTIONS[algorithm]}
-        self._algorithm = _make_algorithm(algorithm, options)
+        self._warmup_algorithm, self._algorithm = _make_algorithms(algorithm, options)
         unknown = [k for k in params if k not in self._algorithm.param_names]
         if unknown:
             raise TypeError(
@@ -200,14 +323,28 @@ class BlackJAXKernel(MCMCKernel):
             )
         for name in ("step_size", "L"):
             if name in params:
+                if isinstance(params[name], (bool, np.bool_)):
+                    raise ValueError(f"{name} must be a positive number, got {params[name]!r}")
                 check_positive(name, params[name])
+                if not is_concrete(params[name]):
+                    value = params[name]
+                    params[name] = eqx.error_if(value, ~(value > 0), f"{name} must be positive")
+        if "inverse_mass_matrix" in params:
+            params["inverse_mass_matrix"] = _check_inverse_mass_matrix(params["inverse_mass_matrix"])
+        self.init_optimize_steps = init_optimize_steps
         self._model = model
+        self._potential_fn = potential_fn
         self.algorithm = algorithm
         self.adaptation = "auto" if adaptation == "auto" else None
         self.init_radius = float(init_radius)
+        self.init_strategy = init_strategy
+        self.find_heuristic_step_size = bool(find_heuristic_step_size)
+        self.forward_mode_differentiation = bool(forward_mode_differentiation)
         self._user_params = params
+        self._target: Target | None = None
         self._sample_fn = None
         self._cache_key = None
+        self._jit_init = {}
 
     # -- set-up ---------------------------------------------------------------------------
 
@@ -220,21 +357,33 @@ class BlackJAXKernel(MCMCKernel):
         return ("z", "diverging", "num_grad_evals")
 
     def _setup(self, model_args, model_kwargs):
-        """Build (or reuse, for the same model arguments) the log density and its helpers."""
-        leaves = jax.tree.leaves((model_args, model_kwargs))
-        if any(isinstance(x, jax.core.Tracer) for x in leaves):
-            # MCMC(jit_model_args=True) traces the data it gave to `init`
-            if self._cache_key is None:
-                raise RuntimeError("BlackJAXKernel used with traced model arguments before init")
+        """Build (or reuse, for the same model arguments) the model's :class:`~probkit.infer.logdensity.Target`.
+
+        Traced arguments (``pmap``, a user's ``jit``) reuse the target built for
+        concrete ones, or build it from the traced values.
+        """
+        if _is_traced((model_args, model_kwargs)):
+            key = None
+            if self._target is not None:
+                return
+        else:
+            key = _args_key(model_args, model_kwargs)
+            if self._target is not None and self._cache_key == key:
+                return
+        self._target = model_target(
+            self._model, model_args, model_kwargs, forward_mode_differentiation=self.forward_mode_differentiation
+        )
+        self._cache_key = key
+        self._jit_init = {}
+
+    def _setup_potential(self, prototype):
+        key = ("potential", jax.tree.structure(prototype), tuple((jnp.shape(x), jnp.result_type(x))
+                                                                  for x in jax.tree.leaves(prototype)))
+        if self._target is not None and self._cache_key == key:
             return
-        key = _args_key(model_args, model_kwargs)
-        if self._cache_key is not None and self._cache_key == key:
-            return
-        logdensity_fn, position, postprocess = model_logdensity(self._model, *model_args, **model_kwargs)
-        self._logdensity_fn = logdensity_fn
-        self._median_position = position
-        self._postprocess = postprocess
-        self._unravel = logdensity_fn.unravel
+        self._target = potential_target(
+            self._potential_fn, prototype, forward_mode_differentiation=self.forward_mode_differentiation
+        )
         self._cache_key = key
         self._jit_init = {}
 
@@ -251,24 +400,38 @@ class BlackJAXKernel(MCMCKernel):
             params[name] = value
         return params
 
-    def _init_one(self, key, position, num_warmup: int, has_position: bool):
+    def _initial_position(self, key, logdensity_fn, model_args, model_kwargs):
+        """A starting point of one chain: ``init_strategy``, or uniform in the radius (the median if invalid)."""
+        median = self._target.init_position
+        if self.init_strategy is not None:
+            info = initialize_model(
+                key, self._model, init_strategy=self.init_strategy, model_args=model_args,
+                model_kwargs=model_kwargs, dynamic_args=True, validate_grad=False,
+            )
+            return ravel_pytree(info.param_info.z)[0].astype(median.dtype)
+        u = jax.random.uniform(key, median.shape, jnp.result_type(median), -self.init_radius, self.init_radius)
+        return jnp.where(jnp.isfinite(logdensity_fn(u)), u, median)
+
+    def _init_one(self, key, position, num_warmup: int, has_position: bool, model_args, model_kwargs):
         """Initial state of one chain (traceable)."""
-        logdensity_fn = self._logdensity_fn
+        logdensity_fn = self._target.logdensity(model_args, model_kwargs)
         k_init, k_state, k_tune, k_run = jax.random.split(key, 4)
         if not has_position:
-            dtype = jnp.result_type(self._median_position)
-            u = jax.random.uniform(
-                k_init, self._median_position.shape, dtype, -self.init_radius, self.init_radius
-            )
-            position = jnp.where(jnp.isfinite(logdensity_fn(u)), u, self._median_position)
+            position = self._initial_position(k_init, logdensity_fn, model_args, model_kwargs)
         grads = jnp.asarray(1, jnp.int32)
         adapt_state = None
-        if self.init_optimize_steps > 0 and not has_position:
+        empty = self._target.dim == 0
+        if self.init_optimize_steps > 0 and not has_position and not empty:
             position = _adam_to_mode(logdensity_fn, position, self.init_optimize_steps)
             grads = grads + self.init_optimize_steps
         sampler_state = self._algorithm.init(k_state, position, logdensity_fn)
         params = self._params(position)
-        if self.adaptation == "auto" and num_warmup > 0:
+        if self.find_heuristic_step_size and not empty:
+            step_size, n = self._algorithm.heuristic_step_size(
+                jax.random.fold_in(k_tune, 1), sampler_state, params, logdensity_fn
+            )
+            params["step_size"], grads = step_size, grads + n
+        if self.adaptation == "auto" and num_warmup > 0 and not empty:
             if self._algorithm.online:
                 adapt_state, params = self._algorithm.adapt_init(position, params)
             else:
@@ -279,7 +442,7 @@ class BlackJAXKernel(MCMCKernel):
         dtype = jnp.result_type(sampler_state.position)
         return BlackJAXState(
             i=jnp.asarray(0, jnp.int32),
-            z=self._unravel(sampler_state.position),
+            z=self._target.unravel(sampler_state.position),
             sampler_state=sampler_state,
             params=params,
             adapt_state=adapt_state,
@@ -294,25 +457,36 @@ class BlackJAXKernel(MCMCKernel):
 
     def init(self, rng_key, num_warmup, init_params, model_args, model_kwargs):
         """Build the log density and initialise every chain (for MCLMC: run blackjax's tuner)."""
-        self._setup(model_args, model_kwargs or {})
+        model_kwargs = model_kwargs or {}
         self._num_warmup = int(num_warmup)
         has_position = init_params is not None
         batched = not is_prng_key(rng_key)
+        if self._potential_fn is not None:
+            if not has_position:
+                raise ValueError("init_params must be given with potential_fn (one value per chain), "
+                                 "as for NumPyro's kernels")
+            self._setup_potential(jax.tree.map(lambda x: x[0], init_params) if batched else init_params)
+        else:
+            self._setup(model_args, model_kwargs)
+        dim = self._target.dim
         if has_position:
             flatten = lambda p: ravel_pytree(p)[0]  # noqa: E731
             position = jax.vmap(flatten)(init_params) if batched else flatten(init_params)
-            if position.shape[-1] != self._median_position.shape[0]:
+            if position.shape[-1] != dim:
                 raise ValueError(
-                    f"init_params must hold {self._median_position.shape[0]} unconstrained values "
-                    f"per chain (the model's latent sites), got {position.shape[-1]}"
+                    f"init_params must hold {dim} unconstrained values per chain (the model's latent sites), "
+                    f"got {position.shape[-1]}"
                 )
         else:
-            position = self._median_position
-        init_one = lambda k, p: self._init_one(k, p, self._num_warmup, has_position)  # noqa: E731
+            position = self._target.init_position
+        init_one = partial(
+            self._init_one, num_warmup=self._num_warmup, has_position=has_position, model_args=model_args,
+            model_kwargs=model_kwargs,
+        )
         if batched and not has_position:
             position = jnp.broadcast_to(position, (rng_key.shape[0],) + position.shape)
-        if isinstance(rng_key, jax.core.Tracer) or isinstance(position, jax.core.Tracer):
-            # under pmap/vmap from MCMC: trace in place
+        if _is_traced((rng_key, position, model_args, model_kwargs)):
+            # under pmap/vmap/jit from MCMC or a user: trace in place
             state = jax.vmap(init_one)(rng_key, position) if batched else init_one(rng_key, position)
         else:
             cache = (batched, has_position, self._num_warmup)
@@ -324,12 +498,12 @@ class BlackJAXKernel(MCMCKernel):
 
     # -- transitions ----------------------------------------------------------------------
 
-    def _transition(self, state: BlackJAXState) -> BlackJAXState:
+    def _transition(self, state: BlackJAXState, logdensity_fn, algorithm) -> BlackJAXState:
         key, k_step = jax.random.split(state.rng_key)
-        sampler_state, tr = self._algorithm.step(k_step, state.sampler_state, state.params, self._logdensity_fn)
+        sampler_state, tr = algorithm.step(k_step, state.sampler_state, state.params, logdensity_fn)
         return BlackJAXState(
             i=state.i + 1,
-            z=self._unravel(sampler_state.position),
+            z=self._target.unravel(sampler_state.position),
             sampler_state=sampler_state,
             params=state.params,
             adapt_state=state.adapt_state,
@@ -351,33 +525,48 @@ class BlackJAXKernel(MCMCKernel):
 
     @staticmethod
     def _skip(state: BlackJAXState) -> BlackJAXState:
-        """A warm-up no-op after blackjax's tuner has done the warm-up in :meth:`init`."""
+        """A no-op transition: a warm-up done by a whole-run tuner in :meth:`init`, or a model without latents."""
         grads = jnp.where(state.i == 0, state.warmup_grad_evals, 0).astype(state.num_grad_evals.dtype)
         return state._replace(i=state.i + 1, num_grad_evals=grads)
 
     def sample(self, state, model_args, model_kwargs):
-        """One transition (adapting during warm-up; a no-op during a warm-up done by a whole-run tuner)."""
+        """One transition (adapting during warm-up; a no-op during a warm-up done by a whole-run tuner).
+
+        The log density is built from ``model_args``/``model_kwargs`` (traced
+        under ``MCMC(jit_model_args=True)``), never from those given to :meth:`init`.
+        """
         if self._sample_fn is None:
             raise RuntimeError("BlackJAXKernel.sample called before init")
         batched = jnp.ndim(state.i) > 0
         vmap = jax.vmap if batched else (lambda f: f)
+        if self._target.dim == 0:  # nothing to sample: the chain only counts its transitions
+            return vmap(self._skip)(state)
+        logdensity_fn = self._target.logdensity(model_args, model_kwargs or {})
         # `i` is shared by all chains, so the branches below are real even for vectorized chains
         i = state.i.reshape(-1)[0] if batched else state.i
+        warm = i < self._num_warmup
+        step = lambda algorithm: vmap(partial(self._transition, logdensity_fn=logdensity_fn, algorithm=algorithm))  # noqa: E731
+        transition = step(self._algorithm)
+        if self._warmup_algorithm is not self._algorithm and self._num_warmup > 0:  # max_tree_depth pair
+            transition = partial(jax.lax.cond, warm, step(self._warmup_algorithm), transition)
         if self.adaptation != "auto" or self._num_warmup == 0:
-            return vmap(self._transition)(state)
+            return transition(state)
         if self._algorithm.online:  # adapt after warm-up transitions only: no adaptation cost when sampling
-            new = vmap(self._transition)(state)
+            new = transition(state)
             # the cond carries only what the adaptation changes (its pass-through branch copies its outputs)
             adapt_state, params = jax.lax.cond(
-                i < self._num_warmup, vmap(self._adapt), lambda s: (s.adapt_state, s.params), new
+                warm, vmap(self._adapt), lambda s: (s.adapt_state, s.params), new
             )
             return new._replace(adapt_state=adapt_state, params=params)
-        return jax.lax.cond(i < self._num_warmup, vmap(self._skip), vmap(self._transition), state)
+        return jax.lax.cond(warm, vmap(self._skip), transition, state)
 
     def postprocess_fn(self, model_args, model_kwargs):
-        """Map unconstrained sites ``z`` to constrained values and deterministic sites."""
-        self._setup(model_args, model_kwargs or {})
-        postprocess = self._postprocess
+        """Map unconstrained sites ``z`` to constrained values and deterministic sites (identity for a potential)."""
+        if self._potential_fn is not None:
+            return lambda z: z
+        model_kwargs = model_kwargs or {}
+        self._setup(model_args, model_kwargs)
+        postprocess = self._target.postprocess(model_args, model_kwargs)
         return lambda z: postprocess(ravel_pytree(z)[0])
 
     def get_diagnostics_str(self, state):
