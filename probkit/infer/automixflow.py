@@ -82,9 +82,9 @@ class _MixFlowLatent(Distribution):
     support = constraints.real_vector
 
     def __init__(self, flow: MixFlow, perm: jax.Array, draws_per_trajectory: int = 1, n_marginal: int = 64,
-                 on_log_prob=None):
+                 before_log_prob=None):
         self.flow, self.perm, self.n_marginal = flow, perm, n_marginal
-        self.draws_per_trajectory, self.on_log_prob = draws_per_trajectory, on_log_prob
+        self.draws_per_trajectory, self.before_log_prob = draws_per_trajectory, before_log_prob
         self.inv_perm = jnp.argsort(perm)
         super().__init__(batch_shape=(), event_shape=(flow.dim,))
 
@@ -95,9 +95,11 @@ class _MixFlowLatent(Distribution):
         return z.reshape(tuple(sample_shape) + (self.flow.dim,))
 
     def log_prob(self, value):
-        check = self.on_log_prob is None or self.on_log_prob()
+        if self.before_log_prob is not None:
+            self.before_log_prob()
         with handlers.block():
-            return self.flow.log_prob(value[..., self.inv_perm], n_samples=self.n_marginal, check=check)
+            return self.flow.log_prob(value[..., self.inv_perm], n_samples=self.n_marginal,
+                                      check=self.before_log_prob is None)
 
 
 class AutoMixFlow(AutoContinuous):
@@ -264,16 +266,16 @@ class AutoMixFlow(AutoContinuous):
         self._density_checked = False
         return SVIRunResult(params={}, state=None, losses=jnp.asarray(-history))
 
-    def _first_density_call(self) -> bool:
-        """True once per fit: the guide's ``log_prob`` checks the inverse map's drift the first time."""
-        first, self._density_checked = not self._density_checked, True
-        return first
+    def _check_density_once(self) -> None:
+        """Once per fit (outside any trace), warn if the inverse map the density uses drifts."""
+        if not self._density_checked and not math.isnan(self.mixflow.check_round_trip()):
+            self._density_checked = True
 
     def _get_posterior(self, draws_per_trajectory=None):
         if self.mixflow is None:
             raise RuntimeError("AutoMixFlow has no fitted MixFlow yet: call guide.fit(key, *model_args) first")
         return _MixFlowLatent(self.mixflow, self._perm, self._draws_per_trajectory(draws_per_trajectory),
-                              on_log_prob=self._first_density_call)
+                              before_log_prob=self._check_density_once)
 
     def sample_posterior(self, rng_key, params, *args, sample_shape=(), draws_per_trajectory=None, **kwargs):
         """Draws of the latent sites, ``sample_shape`` of them (``params`` may be ``{}``).

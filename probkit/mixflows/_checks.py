@@ -57,3 +57,19 @@ def check_draws_per_trajectory(m, width: int) -> int:
     if m > width:
         raise ValueError(f"draws_per_trajectory must be <= n_flow_steps - burn_in = {width}, got {m}")
     return m
+
+
+def check_loc_scale_tril(loc_name: str, loc, scale_tril):
+    """``(loc, tril(scale_tril))`` checked: a finite 1-D ``loc`` and a finite ``(d, d)`` factor with a non-zero diagonal."""
+    from .._validate import as_float_array, check_finite
+
+    loc = as_float_array(loc_name, loc, 1, "a 1-D vector")
+    check_finite(loc_name, loc)
+    d = loc.shape[0]
+    scale_tril = jnp.asarray(scale_tril, loc.dtype)
+    if scale_tril.shape != (d, d):
+        raise ValueError(f"scale_tril must have shape ({d}, {d}), got {scale_tril.shape}")
+    if is_concrete(scale_tril) and not (np.all(np.isfinite(np.asarray(scale_tril)))
+                                        and np.all(np.diag(np.asarray(scale_tril)) != 0)):
+        raise ValueError("scale_tril must be finite with a non-zero diagonal (a Cholesky factor)")
+    return loc, jnp.tril(scale_tril)

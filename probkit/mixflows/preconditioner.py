@@ -26,7 +26,7 @@ from jax import lax
 from jax.scipy.linalg import solve_triangular
 from jaxtyping import Array, Float
 
-from .._validate import as_float_array, check_finite
+from ._checks import check_loc_scale_tril
 
 
 class Preconditioner(eqx.Module):
@@ -36,17 +36,7 @@ class Preconditioner(eqx.Module):
     scale_tril: Float[Array, "d d"]
 
     def __init__(self, loc, scale_tril):
-        loc = as_float_array("loc", loc, 1, "a 1-D vector")
-        check_finite("loc", loc)
-        d = loc.shape[0]
-        scale_tril = jnp.asarray(scale_tril, loc.dtype)
-        if scale_tril.shape != (d, d):
-            raise ValueError(f"scale_tril must have shape ({d}, {d}), got {scale_tril.shape}")
-        check_finite("scale_tril", scale_tril)
-        if not bool(jnp.all(jnp.diag(scale_tril) != 0)):
-            raise ValueError("scale_tril must have a non-zero diagonal (a Cholesky factor of the covariance)")
-        self.loc = loc
-        self.scale_tril = jnp.tril(scale_tril)
+        self.loc, self.scale_tril = check_loc_scale_tril("loc", loc, scale_tril)
 
     @classmethod
     def from_reference(cls, reference) -> "Preconditioner":

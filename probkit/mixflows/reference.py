@@ -16,7 +16,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._validate import as_float_array, check_choice, check_finite, check_positive, check_positive_int
-from ._checks import check_logdensity
+from ._checks import check_loc_scale_tril, check_logdensity
 
 
 class AbstractReference(eqx.Module):
@@ -77,17 +77,7 @@ class FullRankGaussianReference(AbstractReference):
     scale_tril: Float[Array, "d d"]
 
     def __init__(self, mean, scale_tril):
-        mean = as_float_array("mean", mean, 1, "a 1-D vector")
-        check_finite("mean", mean)
-        d = mean.shape[0]
-        scale_tril = jnp.asarray(scale_tril, mean.dtype)
-        if scale_tril.shape != (d, d):
-            raise ValueError(f"scale_tril must have shape ({d}, {d}), got {scale_tril.shape}")
-        diag = jnp.diag(scale_tril)
-        if not bool(jnp.all(jnp.isfinite(scale_tril))) or not bool(jnp.all(diag != 0)):
-            raise ValueError("scale_tril must be finite with a non-zero diagonal (a Cholesky factor)")
-        self.mean = mean
-        self.scale_tril = jnp.tril(scale_tril)
+        self.mean, self.scale_tril = check_loc_scale_tril("mean", mean, scale_tril)
 
     @classmethod
     def from_covariance(cls, mean, covariance) -> "FullRankGaussianReference":
