@@ -119,10 +119,12 @@ class AutoMixFlow(AutoContinuous):
     gradually. With the defaults and ``reference="auto"``, at NUTS's gradient budget
     (reference fit included), the median sliced Wasserstein distance relative to NUTS
     over seeds 0–9 / 10–19 was 1.09× / 0.91× on a banana, 1.10× / 1.04× on eight
-    schools, 0.55× / 0.59× on a funnel (ADVI references) and, with the dense metric,
-    see ``benchmarks/results/mixflows.md`` for kidiq and a correlated regression (full
-    Laplace references), with no failed run. Call :meth:`fit` with the model's arguments
-    before sampling (see the module docstring for why SVI is not used).
+    schools, 0.55× / 0.59× on a funnel (ADVI references); with full-covariance Laplace
+    references and the dense metric, over seeds 0–4, 0.48× on kidiq (0.66× with the
+    diagonal metric) and 0.56× on a regression with posterior correlation −0.998 (2.01×
+    diagonal), with no failed run (``benchmarks/results/mixflows.md``). Call :meth:`fit`
+    with the model's arguments before sampling (see the module docstring for why SVI is
+    not used).
     """
 
     def __init__(
