@@ -45,6 +45,7 @@ import traceback
 
 os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -177,8 +178,10 @@ def run_mixflow(key, model, data, budget, n_flow, n_leap, metric="auto"):
     return draws, fit_grads + n_traj * per_traj, guide.reference_kind
 
 
+@eqx.filter_jit
 def legacy_sample(flow, key, n):
-    """The sampler before issue 24 item 10: each draw a loop of K ~ Unif{B..N-1} steps, vmapped."""
+    """The sampler before issue 24 item 10: each draw a loop of K ~ Unif{B..N-1} steps, vmapped
+    (compiled once per flow, like the new one, so that second calls time the sampling alone)."""
     from jax import lax
 
     def one(key):
@@ -186,7 +189,7 @@ def legacy_sample(flow, key, n):
         k = jax.random.randint(kk, (), flow.burn_in, flow.n_flow_steps)
         return lax.fori_loop(0, k, lambda _, s: flow.flow_map.forward(s)[0], flow._sample_reference(kz))[0]
 
-    return jax.jit(jax.vmap(one))(jax.random.split(key, n))
+    return jax.vmap(one)(jax.random.split(key, n))
 
 
 def batch_means_ess(z, m):
