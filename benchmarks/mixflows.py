@@ -1,8 +1,10 @@
 """MixFlow vs NumPyro NUTS vs probkit AutoFlow vs NumPyro AutoIAFNormal at a matched gradient budget.
 
-    python benchmarks/mixflows.py            # 4 targets x 10 seeds, MixFlow N = 500
+    python benchmarks/mixflows.py            # 5 targets x 10 seeds, MixFlow N = 500
     python benchmarks/mixflows.py --targets funnel --first-seed 10 --seeds 3 --mixflow-steps 200
     python benchmarks/mixflows.py --quick    # 2 targets x 3 seeds, smaller budgets
+    python benchmarks/mixflows.py --targets correlated,kidiq --methods NUTS,MixFlow,MixFlow-diagonal
+    python benchmarks/mixflows.py --sampling-speed --targets correlated,kidiq
 
 For each target and seed, NUTS runs first and its gradient evaluations (warmup +
 sampling, from ``num_steps``) set the budget ``G``. The VI guides get all of it:
@@ -11,11 +13,25 @@ gradient per particle and step);
 MixFlow gets ``G`` split into its reference fit (``AutoMixFlow.fit`` with
 ``reference="auto"``: a full-covariance Laplace fit and ADVI, the higher ELBO kept)
 and trajectories of ``N − 1`` map steps of ``n_leapfrog + 1`` gradients (every
-trajectory state is a draw of ``q_N``). Metrics: sliced Wasserstein (SW2) to the
+trajectory state is a draw of ``q_N``); ``MixFlow-diagonal`` is the same with
+``metric="diagonal"`` (per-coordinate conditional-sd steps instead of the dense
+whitening a full-covariance reference gives, the behaviour before issue 24 item 8).
+``correlated`` is a Bayesian linear regression with n = 1000 rows and a posterior
+correlation of −0.998 between intercept and slope; its reference draws are exact
+(closed-form Gaussian posterior). Metrics: sliced Wasserstein (SW2) to the
 reference draws after standardising each coordinate by the reference mean/sd,
 max |mean error| and max |sd error| in reference-sd units, wall time. A run
 *fails* when it raises, returns non-finite draws or diverges (standardised SW2 > 10). Rows are appended to
 ``benchmarks/results/mixflows.md`` as they finish.
+
+``--sampling-speed`` (issue 24 item 10) times, per target and in one process, NUTS
+(warmup + sampling, in total), ``AutoMixFlow.fit`` with the defaults, and 4000 draws of
+``guide.sample_posterior`` three ways: the previous implementation (one vmapped loop of
+``K_i`` steps per draw, all lanes running to the largest ``K``), the new i.i.d. path
+(``draws_per_trajectory=1``: draws pushed in chunks sorted by ``K``) and the default
+(``"auto"``: 50 draws 10 map steps apart per trajectory). First call (with compilation)
+and a second call are timed; accuracy and, for the default, the effective sample size
+of the draws (batch means over trajectories) are reported.
 """
 
 from __future__ import annotations
@@ -29,6 +45,7 @@ import traceback
 
 os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -44,6 +61,7 @@ from probkit.bench.names import flatten_sites
 from probkit.infer import AutoFlow, AutoMixFlow
 from probkit.ot import sliced_wasserstein
 
+METHODS = ("NUTS", "MixFlow-diagonal", "MixFlow", "AutoFlow", "AutoIAFNormal")
 DIVERGED_SW = 10.0  # standardised SW2 above this counts as a diverged run
 REFERENCE_STEPS, ADVI_SAMPLES, N_ELBO = 500, 4, 500  # MixFlow's reference fit (AutoMixFlow.fit)
 RESULTS = os.path.join(os.path.dirname(__file__), "results", "mixflows.md")
@@ -71,12 +89,30 @@ def funnel_draws(key, n, d=5):
     return {"v": v, **flatten_sites({"x": x})}
 
 
+def correlated_model(x, y=None):
+    a = numpyro.sample("a", dist.Normal(0.0, 10.0))
+    b = numpyro.sample("b", dist.Normal(0.0, 10.0))
+    numpyro.sample("y", dist.Normal(a + b * x, 1.0), obs=y)
+
+
+def correlated_target(n=1000):
+    """Regression y = 2 + 0.5 x + noise, x in [9, 11]: posterior correlation -0.998; exact draws."""
+    x = np.linspace(9.0, 11.0, n)
+    y = 2.0 + 0.5 * x + np.asarray(jax.random.normal(jax.random.PRNGKey(5), (n,)))
+    design = np.stack([np.ones(n), x], 1)
+    cov = np.linalg.inv(design.T @ design + np.eye(2) / 100)
+    mean = cov @ design.T @ y
+    draws = np.random.default_rng(97).multivariate_normal(mean, cov, size=10000)
+    return correlated_model, {"x": jnp.asarray(x), "y": jnp.asarray(y)}, {"a": draws[:, 0], "b": draws[:, 1]}
+
+
 def targets(quick):
     out = {
         "banana": (banana_model, {}, banana_draws(jax.random.PRNGKey(99), 10000)),
         "eight_schools": None,
         "funnel": (funnel_model, {}, funnel_draws(jax.random.PRNGKey(98), 10000)),
         "kidiq": None,
+        "correlated": correlated_target(),
     }
     if quick:
         out = {k: out[k] for k in ("banana", "eight_schools")}
@@ -126,8 +162,8 @@ def run_svi(key, model, data, guide, budget, svi_cap):
     return draws, steps * particles
 
 
-def run_mixflow(key, model, data, budget, n_flow, n_leap):
-    guide = AutoMixFlow(model, n_flow_steps=n_flow, n_leapfrog=n_leap, step_size=0.3)
+def run_mixflow(key, model, data, budget, n_flow, n_leap, metric="auto"):
+    guide = AutoMixFlow(model, n_flow_steps=n_flow, n_leapfrog=n_leap, step_size=0.3, metric=metric)
     guide.fit(key, reference_steps=REFERENCE_STEPS, advi_samples=ADVI_SAMPLES, n_elbo=N_ELBO,
               progress_bar=False, **data)
     flow = guide.mixflow
@@ -142,6 +178,85 @@ def run_mixflow(key, model, data, budget, n_flow, n_leap):
     return draws, fit_grads + n_traj * per_traj, guide.reference_kind
 
 
+@eqx.filter_jit
+def legacy_sample(flow, key, n):
+    """The sampler before issue 24 item 10: each draw a loop of K ~ Unif{B..N-1} steps, vmapped
+    (compiled once per flow, like the new one, so that second calls time the sampling alone)."""
+    from jax import lax
+
+    def one(key):
+        kk, kz = jax.random.split(key)
+        k = jax.random.randint(kk, (), flow.burn_in, flow.n_flow_steps)
+        return lax.fori_loop(0, k, lambda _, s: flow.flow_map.forward(s)[0], flow._sample_reference(kz))[0]
+
+    return jax.vmap(one)(jax.random.split(key, n))
+
+
+def batch_means_ess(z, m):
+    """Effective sample size of the mean of each column of ``z`` (rows in groups of m per trajectory)."""
+    groups = z[: len(z) // m * m].reshape(-1, m, z.shape[1]).mean(1)
+    return np.min(z.var(0) / m / groups.var(0)) * len(z)
+
+
+def sampling_speed(args):
+    n_draws = 4000
+    all_targets = targets(False)
+    chosen = ["correlated", "kidiq"] if args.targets is None else args.targets.split(",")
+    cmd = ("python benchmarks/mixflows.py " + " ".join(sys.argv[1:])).strip()
+    header = (
+        f"\n## Sampling speed {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: `{cmd}`\n\n"
+        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores "
+        "(VM shared with other jobs; wall times are noisy, compare within a row). "
+        f"jax {jax.__version__}, numpyro {numpyro.__version__}. AutoMixFlow defaults (N = 500, 10 leapfrog, "
+        f"step 0.3, reference \"auto\"); {n_draws} draws of `guide.sample_posterior`; NUTS 500 warmup + 1000 "
+        "draws. Time in s: first call (with compilation) / second call. ESS: batch means over trajectories, "
+        "min over coordinates.\n\n"
+        "| target | NUTS total | MixFlow fit | sampler | time 1st / 2nd | draws/s (2nd) | speed-up vs old (2nd) "
+        "| ESS | max mean err (sd) | max sd err (sd) |\n|---|---|---|---|---|---|---|---|---|---|\n"
+    )
+    with open(args.results, "a") as f:
+        f.write(header)
+    print(header, end="")
+    for tname in chosen:
+        model, data, reference = all_targets[tname]
+        jax.clear_caches()
+        key = jax.random.PRNGKey(0)
+        t0 = time.perf_counter()
+        run_nuts(key, model, data, False)
+        t_nuts = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        guide = AutoMixFlow(model)
+        guide.fit(key, progress_bar=False, **data)
+        t_fit = time.perf_counter() - t0
+        flow, perm = guide.mixflow, np.asarray(guide._perm)
+        samplers = {
+            "old (vmapped per-draw loops)": lambda k: guide._unpack_and_constrain(legacy_sample(flow, k, n_draws)[:, perm], {}),
+            "new i.i.d. (draws_per_trajectory=1)": lambda k: guide.sample_posterior(k, {}, sample_shape=(n_draws,),
+                                                                                  draws_per_trajectory=1),
+            "new default (\"auto\": 50 per trajectory)": lambda k: guide.sample_posterior(k, {}, sample_shape=(n_draws,)),
+        }
+        old = None
+        for name, draw in samplers.items():
+            times = []
+            for i in range(2):
+                t0 = time.perf_counter()
+                draws = jax.block_until_ready(draw(jax.random.PRNGKey(10 + i)))
+                times.append(time.perf_counter() - t0)
+            old = times[1] if old is None else old
+            m = metrics(draws, reference, jax.random.PRNGKey(3))
+            flat = flatten_sites({k: np.asarray(v) for k, v in draws.items()})
+            names = list(reference)
+            z = np.stack([np.asarray(flat[k]).reshape(-1) for k in names], 1)
+            z = (z - np.array([reference[k].mean() for k in names])) / np.array([reference[k].std() for k in names])
+            per = guide._draws_per_trajectory() if name.startswith("new default") else 1
+            ess = batch_means_ess(z, per) if per > 1 else n_draws
+            row = (f"| {tname} | {t_nuts:.1f} | {t_fit:.1f} | {name} | {times[0]:.1f} / {times[1]:.2f} | "
+                   f"{n_draws / times[1]:.0f} | {old / times[1]:.1f}x | {ess:.0f} | {m['mean_err']:.3f} | {m['sd_err']:.3f} |\n")
+            print(row, end="", flush=True)
+            with open(args.results, "a") as f:
+                f.write(row)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
@@ -153,7 +268,16 @@ def main():
     parser.add_argument("--targets", default=None, help="comma-separated subset of the targets")
     parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
     parser.add_argument("--results", default=RESULTS, help="markdown file the rows are appended to")
+    parser.add_argument("--methods", default=",".join(METHODS[:1] + METHODS[2:]),
+                        help=f"comma-separated subset of {list(METHODS)} (default: all but MixFlow-diagonal)")
+    parser.add_argument("--sampling-speed", action="store_true",
+                        help="time sample_posterior (old vs new) beside NUTS instead of the budget comparison")
     args = parser.parse_args()
+    if args.sampling_speed:
+        return sampling_speed(args)
+    methods = args.methods.split(",")
+    if set(methods) - set(METHODS) or "NUTS" not in methods:
+        parser.error(f"--methods: expected NUTS and a subset of {list(METHODS)}, got {methods}")
     quick = args.quick
     seeds = args.seeds or (3 if quick else 10)
     svi_cap = 2000 if quick else 5000
@@ -185,15 +309,16 @@ def main():
             jax.clear_caches()
             key = jax.random.PRNGKey(seed)
             budget = None
-            for method in ("NUTS", "MixFlow", "AutoFlow", "AutoIAFNormal"):
+            for method in [m for m in METHODS if m in methods]:
                 t0 = time.perf_counter()
                 status, m, grads, note = "ok", None, 0, ""
                 try:
                     if method == "NUTS":
                         draws, grads = run_nuts(key, model, data, quick)
                         budget = grads
-                    elif method == "MixFlow":
-                        draws, grads, kind = run_mixflow(key, model, data, budget, n_flow, n_leap)
+                    elif method.startswith("MixFlow"):
+                        metric = "diagonal" if method == "MixFlow-diagonal" else "auto"
+                        draws, grads, kind = run_mixflow(key, model, data, budget, n_flow, n_leap, metric)
                         note = f" ({kind} reference)"
                     elif method == "AutoFlow":
                         guide = AutoFlow(model, key=jax.random.fold_in(key, 7))

@@ -14,19 +14,34 @@ the MAP (:func:`~probkit.mixflows.laplace_reference`) and a mean-field ADVI fit
 ELBO ``E_{q0}[log π − log q0]`` (:func:`~probkit.mixflows.reference_elbo`), which is
 the Laplace fit on near-Gaussian posteriors and ADVI where the mode is a poor summary
 (funnels, bananas, hierarchical scales); ``"laplace"`` (mean-field, marginal
-standard deviations), ``"laplace-full"`` and ``"advi"`` force one; (2) sets the
-per-coordinate step size ``ε_i = step_size × c_i`` with ``c_i`` the reference's
-*conditional* standard deviation, a diagonal preconditioner that keeps the
-leapfrog stable in narrow, correlated directions: ``c_i = 1/sqrt(−∂²log π/∂z_i²)``
-at the mode for the Laplace fits (the reference scale where that curvature is not
-positive) and ADVI's ``σ_i``, which solves ``σ_i⁻² = E_{q0}[−∂²log π/∂z_i²]`` (the
-curvature averaged over ``q0``, robust where it varies, as in a funnel's neck);
-and (3) optionally tunes ``ε`` and the reference by maximising MixFlow's own
-unbiased augmented ELBO (``steps > 0``). After ``fit`` the guide works with
-``guide.sample_posterior(key, params, sample_shape=...)`` (``params`` may be
-``{}``) and with ``numpyro.infer.Predictive(model, guide=guide, ...)``.
-The ``log_prob`` of the guide's latent distribution is MixFlow's
-importance-sampling estimate of the marginal (see :meth:`MixFlow.log_prob`).
+standard deviations), ``"laplace-full"`` and ``"advi"`` force one; (2) preconditions
+the dynamics (``metric="auto"``): a full-covariance reference ``N(μ, L Lᵀ)`` whitens
+them, ``x = μ + L y`` (a dense mass matrix, :class:`~probkit.mixflows.Preconditioner`),
+with the scalar step ``step_size`` in whitened units, so that a posterior with
+correlations of −0.99 mixes as fast as an isotropic one; a mean-field reference sets
+the per-coordinate step ``ε_i = step_size × c_i`` with ``c_i`` its *conditional*
+standard deviation: ``1/sqrt(−∂²log π/∂z_i²)`` at the mode for the Laplace fits (the
+reference scale where that curvature is not positive) and ADVI's ``σ_i``, which solves
+``σ_i⁻² = E_{q0}[−∂²log π/∂z_i²]`` (the curvature averaged over ``q0``, robust where it
+varies, as in a funnel's neck). ``metric="diagonal"`` uses the conditional-sd steps
+for a full-covariance reference too (the behaviour before the dense metric); and
+(3) optionally tunes ``ε`` and the reference by maximising MixFlow's own unbiased
+augmented ELBO (``steps > 0``). ``fit`` returns a NumPyro
+:class:`~numpyro.infer.svi.SVIRunResult` ``(params={}, state=None, losses)``: the
+guide holds no NumPyro parameters, and ``losses`` are the negative ELBO estimates of
+step (3) (empty when ``steps=0``).
+
+**Using the fitted guide.** ``guide.sample_posterior(key, params, sample_shape=...)``
+(``params`` may be ``{}`` or ``fit``'s ``.params``), ``numpyro.infer.Predictive(model,
+guide=guide, ...)``, ``guide.median(params)`` and ``guide.quantiles(params, qs)`` (Monte
+Carlo, from ``num_samples`` draws). ``sample_posterior`` reuses trajectories: with
+``draws_per_trajectory="auto"`` each reference draw gives ``m = (N − B) // 10`` states
+10 map steps apart (see :meth:`probkit.mixflows.MixFlow.sample`), every one an exact
+draw of the MixFlow, correlated within a trajectory like MCMC draws 10 steps apart and
+independent across trajectories; ``draws_per_trajectory=1`` gives i.i.d. draws at
+``m`` times the cost. The ``log_prob`` of the guide's latent distribution is MixFlow's
+importance-sampling estimate of the marginal (see :meth:`MixFlow.log_prob`); it runs the
+map backwards and warns (once per fit) when float32 rounding makes that inverse drift.
 """
 
 from __future__ import annotations
@@ -40,10 +55,25 @@ from numpyro import handlers
 from numpyro.distributions import Distribution, constraints
 from numpyro.infer.autoguide import AutoContinuous
 from numpyro.infer.initialization import init_to_median
+from numpyro.infer.svi import SVIRunResult
 
+from .._checkpoint import check_checkpoint_path
 from .._validate import check_choice, check_positive, check_positive_int
-from ..mixflows import MixFlow, fit_gaussian_reference, laplace_reference, reference_elbo
+from ..mixflows import (
+    FullRankGaussianReference,
+    MixFlow,
+    Preconditioner,
+    fit_gaussian_reference,
+    laplace_reference,
+    reference_elbo,
+)
+from ..mixflows._checks import check_burn_in, check_draws_per_trajectory
+from ..mixflows.momentum import as_momentum
 from .logdensity import model_logdensity
+
+REFERENCES = ("auto", "laplace", "laplace-full", "advi")
+METRICS = ("auto", "diagonal")
+SPACING = 10  # map steps between the draws of one trajectory under draws_per_trajectory="auto"
 
 
 class _MixFlowLatent(Distribution):
@@ -51,65 +81,94 @@ class _MixFlowLatent(Distribution):
 
     support = constraints.real_vector
 
-    def __init__(self, flow: MixFlow, perm: jax.Array, n_marginal: int = 64):
+    def __init__(self, flow: MixFlow, perm: jax.Array, draws_per_trajectory: int = 1, n_marginal: int = 64,
+                 before_log_prob=None):
         self.flow, self.perm, self.n_marginal = flow, perm, n_marginal
+        self.draws_per_trajectory, self.before_log_prob = draws_per_trajectory, before_log_prob
         self.inv_perm = jnp.argsort(perm)
         super().__init__(batch_shape=(), event_shape=(flow.dim,))
 
     def sample(self, key, sample_shape=()):
-        n = int(math.prod(sample_shape))
+        n = max(int(math.prod(sample_shape)), 1)
         with handlers.block():  # the potential runs the model: hide its sites from outer handlers
-            z = self.flow.sample(key, max(n, 1))[:, self.perm]
+            z = self.flow.sample(key, n, draws_per_trajectory=min(self.draws_per_trajectory, n))[:, self.perm]
         return z.reshape(tuple(sample_shape) + (self.flow.dim,))
 
     def log_prob(self, value):
+        if self.before_log_prob is not None:
+            self.before_log_prob()
         with handlers.block():
-            return self.flow.log_prob(value[..., self.inv_perm], n_samples=self.n_marginal)
+            return self.flow.log_prob(value[..., self.inv_perm], n_samples=self.n_marginal,
+                                      check=self.before_log_prob is None)
 
 
 class AutoMixFlow(AutoContinuous):
     r"""NumPyro guide: a MixFlow (Xu, Chen, Campbell 2023) on the unconstrained latent space.
 
-    ``n_flow_steps``, ``n_leapfrog``, ``momentum``, ``burn_in`` are passed to
-    :class:`~probkit.mixflows.MixFlow`; ``step_size`` is *relative*: the
-    per-coordinate step is ``step_size`` times the reference's conditional standard
-    deviation (see the module docstring; 0.2–0.5 works on the bundled posteriors).
+    ``n_flow_steps`` (``N``, default 500), ``n_leapfrog`` (10), ``momentum``
+    (``"laplace"``), ``burn_in`` (0) are passed to :class:`~probkit.mixflows.MixFlow`;
+    ``step_size`` (0.3) is *relative*: in whitened units under a full-covariance
+    reference, else times the reference's conditional standard deviation (see the module
+    docstring; 0.2–0.5 works on the bundled posteriors). ``metric``: ``"auto"`` (dense
+    whitening by a full-covariance reference) or ``"diagonal"``.
+    ``draws_per_trajectory``: ``"auto"`` (``(N − B) // 10`` correlated draws per
+    trajectory in ``sample_posterior``, ``median`` and ``quantiles``) or an integer
+    (1: i.i.d.). Every argument is checked here, before any fitting.
+
     Prefer long flows: a trajectory of ``N`` steps forgets its reference draw only
-    gradually. With ``N = 500``, ``n_leapfrog = 10``, ``step_size = 0.3`` and the
-    default ``reference="auto"``, at NUTS's gradient budget (reference fit included),
-    the median sliced Wasserstein distance relative to NUTS over seeds 0–9 / 10–19
-    was 1.09× / 0.91× on a banana, 1.10× / 1.04× on eight schools, 0.55× / 0.59× on
-    a funnel and 0.68× / 1.32× on kidiq, with no failed run in 80
-    (``benchmarks/results/mixflows.md``). Call
-    :meth:`fit` with the model's arguments before sampling (see the module docstring
-    for why SVI is not used).
+    gradually. With the defaults and ``reference="auto"``, at NUTS's gradient budget
+    (reference fit included), the median sliced Wasserstein distance relative to NUTS
+    over seeds 0–9 / 10–19 was 1.09× / 0.91× on a banana, 1.10× / 1.04× on eight
+    schools, 0.55× / 0.59× on a funnel (ADVI references); with full-covariance Laplace
+    references and the dense metric, over seeds 0–4, 0.48× on kidiq (0.66× with the
+    diagonal metric) and 0.56× on a regression with posterior correlation −0.998 (2.01×
+    diagonal), with no failed run (``benchmarks/results/mixflows.md``). Call :meth:`fit`
+    with the model's arguments before sampling (see the module docstring for why SVI is
+    not used).
     """
 
     def __init__(
         self,
         model,
         *,
-        n_flow_steps: int,
-        n_leapfrog: int,
-        step_size: float,
+        n_flow_steps: int = 500,
+        n_leapfrog: int = 10,
+        step_size: float = 0.3,
         momentum: str = "laplace",
         burn_in: int = 0,
+        metric: str = "auto",
+        draws_per_trajectory: int | str = "auto",
         prefix: str = "auto",
         init_loc_fn=init_to_median(num_samples=15),
     ):
         self.n_flow_steps = check_positive_int("n_flow_steps", n_flow_steps)
         self.n_leapfrog = check_positive_int("n_leapfrog", n_leapfrog)
+        if np.ndim(step_size) != 0:
+            raise ValueError(f"step_size must be a positive scalar (a relative step), got shape {np.shape(step_size)}")
         check_positive("step_size", step_size)
-        self.step_size = step_size
+        self.step_size = float(step_size)
+        as_momentum(momentum)
         self.momentum = momentum
-        self.burn_in = burn_in
+        self.burn_in = check_burn_in(burn_in, self.n_flow_steps)
+        check_choice("metric", metric, METRICS)
+        self.metric = metric
+        width = self.n_flow_steps - self.burn_in
+        if draws_per_trajectory != "auto":
+            check_draws_per_trajectory(draws_per_trajectory, width)
+        self.draws_per_trajectory = draws_per_trajectory
         self.mixflow: MixFlow | None = None
         self.reference = None
         self.reference_kind: str | None = None
         self.reference_elbos: dict[str, float] = {}
         self.reference_grad_evals = 0
         self._perm = None
+        self._density_checked = False
         super().__init__(model, prefix=prefix, init_loc_fn=init_loc_fn)
+
+    def _draws_per_trajectory(self, override=None) -> int:
+        m = self.draws_per_trajectory if override is None else override
+        width = self.n_flow_steps - self.burn_in
+        return max(1, width // SPACING) if m == "auto" else check_draws_per_trajectory(m, width)
 
     def fit(
         self,
@@ -123,10 +182,15 @@ class AutoMixFlow(AutoContinuous):
         optimizer=None,
         n_samples: int = 4,
         progress_bar: bool = True,
+        checkpoint_path=None,
+        checkpoint_every: int = 100,
         **kwargs,
-    ):
-        """Build and tune the MixFlow for ``model(*args, **kwargs)``; returns the ELBO history (empty if ``steps=0``).
+    ) -> SVIRunResult:
+        """Build and tune the MixFlow for ``model(*args, **kwargs)``.
 
+        Returns ``SVIRunResult(params={}, state=None, losses)``: the guide keeps its
+        state itself (``guide.mixflow``), and ``losses`` holds ``−ELBO`` of each of the
+        ``steps`` MixFlow ELBO steps (empty if ``steps=0``, the default).
         ``reference_steps`` bounds the L-BFGS iterations of the Laplace fit and sets
         the ADVI steps (``advi_samples`` draws each); ``n_elbo`` draws estimate each
         candidate's ELBO under ``reference="auto"``. The candidates' ELBOs are kept in
@@ -134,9 +198,18 @@ class AutoMixFlow(AutoContinuous):
         ``guide.reference_grad_evals`` bounds the gradient evaluations the reference and
         step sizes cost (L-BFGS iterations at their bound, Hessian columns, ADVI steps ×
         draws, and the ELBO draws, log densities counted as gradients).
+        ``checkpoint_path`` / ``checkpoint_every`` checkpoint the ELBO steps
+        (:meth:`MixFlow.fit`). Every argument is checked before any work starts.
         """
+        check_choice("reference", reference, REFERENCES)
+        steps = check_positive_int("steps", steps, minimum=0)
+        reference_steps = check_positive_int("reference_steps", reference_steps)
+        advi_samples = check_positive_int("advi_samples", advi_samples)
+        n_elbo = check_positive_int("n_elbo", n_elbo)
+        n_samples = check_positive_int("n_samples", n_samples)
+        check_positive_int("checkpoint_every", checkpoint_every)
+        check_checkpoint_path("checkpoint_path", checkpoint_path)
         k_ref, k_fit, k_proto = jax.random.split(key, 3)
-        check_choice("reference", reference, ("auto", "laplace", "laplace-full", "advi"))
         logdensity_fn, init, _ = model_logdensity(self.model, *args, key=k_proto, **kwargs)
         builders = {
             "laplace": lambda: laplace_reference(logdensity_fn, init, steps=reference_steps),
@@ -165,21 +238,26 @@ class AutoMixFlow(AutoContinuous):
             ref = candidates[kind]
         else:
             kind, ref, elbos, grads = reference, builders[reference](), {}, cost[reference]
-        if kind == "advi":  # ADVI's σ_i solves σ_i⁻² = E_q0[−∂²log π/∂z_i²]: curvature averaged over q0
-            cond_sd = ref.scale
+        preconditioner = None
+        if self.metric == "auto" and isinstance(ref, FullRankGaussianReference):
+            # whitened dynamics: the reference's own covariance is the (dense) inverse mass matrix
+            preconditioner, step = Preconditioner.from_reference(ref), self.step_size
+        elif kind == "advi":  # ADVI's σ_i solves σ_i⁻² = E_q0[−∂²log π/∂z_i²]: curvature averaged over q0
+            step = self.step_size * ref.scale
         else:  # the Laplace fit's conditional sd, from the curvature at the mode
             curvature = -jnp.diag(jax.hessian(logdensity_fn)(ref.mean))
-            cond_sd = jnp.where(curvature > 0, 1 / jnp.sqrt(jnp.abs(curvature)), ref.scale)
+            step = self.step_size * jnp.where(curvature > 0, 1 / jnp.sqrt(jnp.abs(curvature)), ref.scale)
             grads += dim
         flow = MixFlow(
-            logdensity_fn, logdensity_fn.dim, n_flow_steps=self.n_flow_steps, n_leapfrog=self.n_leapfrog,
-            step_size=self.step_size * cond_sd, reference=ref, momentum=self.momentum,
-            burn_in=self.burn_in,
+            logdensity_fn, dim, n_flow_steps=self.n_flow_steps, n_leapfrog=self.n_leapfrog,
+            step_size=step, reference=ref, momentum=self.momentum, burn_in=self.burn_in,
+            preconditioner=preconditioner,
         )
         history = np.empty(0)
         if steps:
             flow, history = flow.fit(k_fit, steps=steps, optimizer=optimizer, n_samples=n_samples,
-                                     progress_bar=progress_bar)
+                                     progress_bar=progress_bar, checkpoint_path=checkpoint_path,
+                                     checkpoint_every=checkpoint_every)
         if self.prototype_trace is None:
             handlers.seed(self._setup_prototype, rng_seed=k_proto)(*args, **kwargs)
         # model_logdensity ravels sites in sorted-name order, AutoContinuous in model order
@@ -187,9 +265,48 @@ class AutoMixFlow(AutoContinuous):
         self._perm = jnp.concatenate([jnp.ravel(index[name]) for name in self._init_locs]).astype(int)
         self.mixflow, self.reference = flow, ref
         self.reference_kind, self.reference_elbos, self.reference_grad_evals = kind, elbos, int(grads)
-        return history
+        self._density_checked = False
+        return SVIRunResult(params={}, state=None, losses=jnp.asarray(-history))
 
-    def _get_posterior(self):
+    def _check_density_once(self) -> None:
+        """Once per fit (outside any trace), warn if the inverse map the density uses drifts."""
+        if not self._density_checked and not math.isnan(self.mixflow.check_round_trip()):
+            self._density_checked = True
+
+    def _get_posterior(self, draws_per_trajectory=None):
         if self.mixflow is None:
             raise RuntimeError("AutoMixFlow has no fitted MixFlow yet: call guide.fit(key, *model_args) first")
-        return _MixFlowLatent(self.mixflow, self._perm)
+        return _MixFlowLatent(self.mixflow, self._perm, self._draws_per_trajectory(draws_per_trajectory),
+                              before_log_prob=self._check_density_once)
+
+    def sample_posterior(self, rng_key, params, *args, sample_shape=(), draws_per_trajectory=None, **kwargs):
+        """Draws of the latent sites, ``sample_shape`` of them (``params`` may be ``{}``).
+
+        ``draws_per_trajectory`` overrides the guide's setting for this call (1: i.i.d.;
+        see the module docstring for the correlation of the default's draws).
+        """
+        latent = self._get_posterior(draws_per_trajectory).sample(rng_key, tuple(sample_shape))
+        return self._unpack_and_constrain(latent, params)
+
+    def _latent_quantiles(self, qs, num_samples, rng_key):
+        num_samples = check_positive_int("num_samples", num_samples)
+        qs = jnp.asarray(qs, jnp.result_type(float))
+        if not bool(jnp.all((qs >= 0) & (qs <= 1))):
+            raise ValueError(f"quantiles must lie in [0, 1], got {np.asarray(qs)!r}")
+        key = jax.random.PRNGKey(0) if rng_key is None else rng_key
+        z = self._get_posterior().sample(key, (num_samples,))
+        return jnp.quantile(z, qs, axis=0)
+
+    def median(self, params, *, num_samples: int = 4000, rng_key=None):
+        """Per-coordinate median of ``num_samples`` draws of the unconstrained latent, constrained.
+
+        As NumPyro's autoguides do, the quantile is taken on the unconstrained latent and
+        mapped through the sites' bijections (for elementwise monotone bijections this
+        is the constrained marginal quantile). A Monte Carlo estimate from the
+        ``draws_per_trajectory`` setting's draws (default key ``PRNGKey(0)``).
+        """
+        return self._unpack_and_constrain(self._latent_quantiles(0.5, num_samples, rng_key), params)
+
+    def quantiles(self, params, quantiles, *, num_samples: int = 4000, rng_key=None):
+        """Per-coordinate ``quantiles`` (leading axis) of the latent sites; Monte Carlo, as :meth:`median`."""
+        return self._unpack_and_constrain(self._latent_quantiles(quantiles, num_samples, rng_key), params)

@@ -1,8 +1,9 @@
 """Mixed variational flows (MixFlows) on uncorrected Hamiltonian dynamics (Xu, Chen, Campbell 2023)."""
 
 from .hamiltonian import HamiltonianMap, zeta
-from .mixflow import MixFlow
+from .mixflow import ROUND_TRIP_TOL, MixFlow
 from .momentum import AbstractMomentum, GaussianMomentum, LaplaceMomentum
+from .preconditioner import Preconditioner
 from .reference import (
     AbstractReference,
     FullRankGaussianReference,
@@ -21,6 +22,8 @@ __all__ = [
     "HamiltonianMap",
     "LaplaceMomentum",
     "MixFlow",
+    "Preconditioner",
+    "ROUND_TRIP_TOL",
     "fit_gaussian_reference",
     "laplace_reference",
     "reference_elbo",

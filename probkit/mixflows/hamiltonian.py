@@ -21,6 +21,11 @@ depend on ``x`` and ``u`` couples the coordinates and, with the irrational shift
 of ``u``, is what makes the map mix. Its Jacobian is triangular with diagonal
 ``∂ρ'_i/∂ρ_i = m(ρ_i)/m(ρ'_i)``, so ``log|det J| = Σ_i log m(ρ_i) − log m(ρ'_i)``;
 the leapfrog and the shift have unit Jacobian.
+
+With a :class:`~probkit.mixflows.Preconditioner` ``x = μ + L y`` the leapfrog uses the
+dense inverse mass matrix ``L Lᵀ`` and the refresh ``ζ(L⁻¹(x − μ), u)``: the map is the
+unpreconditioned map on the whitened position, conjugated by ``y ↦ μ + L y`` (see
+:mod:`probkit.mixflows.preconditioner`); ``ε`` is then in whitened units.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from jax import lax
 from jaxtyping import Array, Float
 
 from .momentum import AbstractMomentum
+from .preconditioner import Preconditioner
 
 State = tuple[Float[Array, " d"], Float[Array, " d"], Float[Array, ""]]
 
@@ -49,7 +55,8 @@ class HamiltonianMap(eqx.Module):
 
     ``log_step_size`` holds ``log ε`` per coordinate (shape ``(d,)``) so that it can
     be tuned unconstrained; ``logdensity_fn`` is the (unnormalised) target
-    ``log π`` on ``R^d``.
+    ``log π`` on ``R^d``; ``preconditioner`` (default none: the identity) whitens the
+    dynamics with a dense mass matrix.
     """
 
     logdensity_fn: Callable = eqx.field(static=True)
@@ -57,6 +64,7 @@ class HamiltonianMap(eqx.Module):
     log_step_size: Float[Array, " d"]
     n_leapfrog: int = eqx.field(static=True)
     shift: float = eqx.field(static=True, default=math.pi / 16)
+    preconditioner: Preconditioner | None = None
 
     @property
     def step_size(self) -> Float[Array, " d"]:
@@ -65,21 +73,24 @@ class HamiltonianMap(eqx.Module):
     def leapfrog(self, x: Float[Array, " d"], rho: Float[Array, " d"], eps: Float[Array, " d"]):
         """``n_leapfrog`` leapfrog steps with (signed) step size ``eps``; ``n_leapfrog + 1`` gradients."""
         grad_fn = jax.grad(self.logdensity_fn)
+        pre = self.preconditioner
+        force = (lambda g: g) if pre is None else pre.scale_transpose  # noqa: E731
+        velocity = (lambda v: v) if pre is None else pre.scale  # noqa: E731
 
         def body(carry, _):
             x, rho, g = carry
             rho = rho + 0.5 * eps * g
-            x = x - eps * self.momentum.grad_log_prob(rho)
-            g = grad_fn(x)
+            x = x - velocity(eps * self.momentum.grad_log_prob(rho))
+            g = force(grad_fn(x))
             rho = rho + 0.5 * eps * g
             return (x, rho, g), None
 
-        (x, rho, _), _ = lax.scan(body, (x, rho, grad_fn(x)), None, length=self.n_leapfrog)
+        (x, rho, _), _ = lax.scan(body, (x, rho, force(grad_fn(x))), None, length=self.n_leapfrog)
         return x, rho
 
     def refresh(self, x, rho, u, *, inverse: bool = False):
         """Deterministic momentum refresh (or its inverse) and its ``log|det J|``."""
-        z = zeta(x, u)
+        z = zeta(x if self.preconditioner is None else self.preconditioner.whiten(x), u)
         p = self.momentum.cdf(rho)
         p_new = jnp.mod(p - z if inverse else p + z, 1.0)
         rho_new = self.momentum.icdf(p_new)

@@ -112,3 +112,14 @@ MOMENTA: dict[str, type[AbstractMomentum]] = {
     "laplace": LaplaceMomentum,
     "gaussian": GaussianMomentum,
 }
+
+
+def as_momentum(momentum) -> AbstractMomentum:
+    """``momentum`` as an :class:`AbstractMomentum`: an instance, or one of the names in ``MOMENTA``."""
+    if isinstance(momentum, AbstractMomentum):
+        return momentum
+    if not isinstance(momentum, str):
+        raise TypeError(f"momentum must be a string or an AbstractMomentum, got {type(momentum).__name__}")
+    if momentum not in MOMENTA:
+        raise ValueError(f"unknown momentum {momentum!r}; expected one of {sorted(MOMENTA)} or an AbstractMomentum")
+    return MOMENTA[momentum]()

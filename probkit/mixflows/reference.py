@@ -15,7 +15,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from .._validate import as_float_array, check_choice, check_positive, check_positive_int
+from .._validate import as_float_array, check_choice, check_finite, check_positive, check_positive_int
+from ._checks import check_loc_scale_tril, check_logdensity
 
 
 class AbstractReference(eqx.Module):
@@ -41,10 +42,13 @@ class GaussianReference(AbstractReference):
 
     def __init__(self, mean, scale=None, *, log_scale=None):
         mean = as_float_array("mean", mean, 1, "a 1-D vector")
+        check_finite("mean", mean)
         if log_scale is None:
             scale = jnp.ones_like(mean) if scale is None else jnp.asarray(scale, mean.dtype)
             check_positive("scale", scale)
             log_scale = jnp.log(jnp.broadcast_to(scale, mean.shape))
+        else:
+            check_finite("log_scale", log_scale)
         self.mean = mean
         self.log_scale = jnp.broadcast_to(jnp.asarray(log_scale, mean.dtype), mean.shape)
 
@@ -73,16 +77,7 @@ class FullRankGaussianReference(AbstractReference):
     scale_tril: Float[Array, "d d"]
 
     def __init__(self, mean, scale_tril):
-        mean = as_float_array("mean", mean, 1, "a 1-D vector")
-        d = mean.shape[0]
-        scale_tril = jnp.asarray(scale_tril, mean.dtype)
-        if scale_tril.shape != (d, d):
-            raise ValueError(f"scale_tril must have shape ({d}, {d}), got {scale_tril.shape}")
-        diag = jnp.diag(scale_tril)
-        if not bool(jnp.all(jnp.isfinite(scale_tril))) or not bool(jnp.all(diag != 0)):
-            raise ValueError("scale_tril must be finite with a non-zero diagonal (a Cholesky factor)")
-        self.mean = mean
-        self.scale_tril = jnp.tril(scale_tril)
+        self.mean, self.scale_tril = check_loc_scale_tril("mean", mean, scale_tril)
 
     @classmethod
     def from_covariance(cls, mean, covariance) -> "FullRankGaussianReference":
@@ -119,6 +114,7 @@ def reference_elbo(
     """
     n = check_positive_int("n", n)
     xs = jax.vmap(reference.sample)(jax.random.split(key, n))
+    check_logdensity(logdensity_fn, xs[0], finite=False)
     terms = jax.vmap(logdensity_fn)(xs) - jax.vmap(reference.log_prob)(xs)
     return jnp.where(jnp.all(jnp.isfinite(terms)), jnp.mean(terms), -jnp.inf)
 
@@ -143,6 +139,7 @@ def fit_gaussian_reference(
     from ._train import maximise
 
     ref = GaussianReference(init_mean, init_scale)
+    check_logdensity(logdensity_fn, ref.mean, finite=False)
     d = ref.mean.shape[0]
 
     def objective(r, k):
@@ -178,7 +175,9 @@ def laplace_reference(
 
     steps = check_positive_int("steps", steps)
     check_choice("covariance", covariance, ("diagonal", "full"))
-    init = jnp.asarray(init)
+    init = as_float_array("init", init, 1, "a 1-D vector")
+    check_finite("init", init)
+    check_logdensity(logdensity_fn, init, finite=False)
     opt = optax.lbfgs()
     neg = lambda x: -logdensity_fn(x)  # noqa: E731
     value_and_grad = optax.value_and_grad_from_state(neg)

@@ -188,12 +188,19 @@ for rows in elbos.values():  # a lower bound on log Z, up to Monte Carlo error
 #
 # `AutoMixFlow` builds the MixFlow on a NumPyro model's unconstrained space.
 # Its `fit` builds two Gaussian references, a full-covariance Laplace
-# approximation at the MAP and a mean-field ADVI fit, keeps the one with the
-# higher ELBO, and sets per-coordinate step sizes `step_size` × the reference's
-# conditional sd (SVI is not used: the MixFlow's marginal density has no closed
-# form). On kidiq, a linear regression with strongly correlated coefficients,
-# the Laplace fit is nearly exact and wins. Then it is a normal NumPyro guide:
-# `sample_posterior`, `Predictive`.
+# approximation at the MAP and a mean-field ADVI fit, and keeps the one with the
+# higher ELBO (SVI is not used: the MixFlow's marginal density has no closed
+# form). A full-covariance reference N(μ, L Lᵀ) also whitens the dynamics,
+# x = μ + L y (a dense mass matrix), with the step `step_size` in whitened
+# units; a mean-field one sets per-coordinate steps `step_size` × its
+# conditional sd. On kidiq, a linear regression with strongly correlated
+# coefficients, the Laplace fit is nearly exact and wins, and the whitened
+# dynamics move along the correlated directions as easily as across them.
+# Then it is a normal NumPyro guide: `sample_posterior`, `Predictive`,
+# `median`, `quantiles`. `sample_posterior` takes `(N − B) // 10` draws,
+# 10 map steps apart, from each trajectory (each an exact draw of the MixFlow,
+# correlated within a trajectory like MCMC draws); `draws_per_trajectory=1`
+# gives i.i.d. draws at that many times the cost.
 
 # %%
 name = "kidiq-kidscore_momiq"
