@@ -11,6 +11,7 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -90,6 +91,7 @@ def as_float_array(name: str, x: Any, ndim: int, what: str) -> jax.Array:
     ``what`` describes the expected value in the error, e.g. ``"a 1-D vector"``.
     """
     arr = jnp.asarray(x)
+    check_real_dtype(name, arr)
     if not jnp.issubdtype(arr.dtype, jnp.floating):
         arr = arr.astype(jnp.result_type(float))
     if arr.ndim != ndim:
@@ -100,6 +102,7 @@ def as_float_array(name: str, x: Any, ndim: int, what: str) -> jax.Array:
 def as_matrix(name: str, x: Any, *, finite: bool = True) -> jax.Array:
     """Return ``x`` as a 2-D array ``(n, d)``; a 1-D input becomes ``(n, 1)``."""
     arr = jnp.asarray(x)
+    check_real_dtype(name, arr)
     if not jnp.issubdtype(arr.dtype, jnp.floating):
         arr = arr.astype(jnp.result_type(float))
     if arr.ndim == 1:
@@ -108,3 +111,34 @@ def as_matrix(name: str, x: Any, *, finite: bool = True) -> jax.Array:
     if finite:
         check_finite(name, arr)
     return arr
+
+
+def check_real_dtype(name: str, x: Any) -> None:
+    """Reject complex values (a cast to float would silently drop the imaginary part)."""
+    if jnp.iscomplexobj(x):
+        raise TypeError(f"{name} must be real, got complex dtype {jnp.result_type(x)}")
+
+
+def check_value(name: str, x: Any, is_bad, expected: str):
+    """Check a value condition eagerly on concrete ``x``, with :func:`equinox.error_if` under jit.
+
+    ``is_bad(xp, x)`` returns a boolean scalar, with ``xp`` NumPy for concrete ``x``
+    (a ``ValueError`` "``{name} must {expected}``") or ``jax.numpy`` for a tracer
+    (then ``x`` comes back wrapped in ``error_if`` with the same message; use the
+    returned value, or the check is dead code). Returns ``x``.
+    """
+    message = f"{name} must {expected}"
+    if is_concrete(x):
+        if bool(is_bad(np, np.asarray(x))):
+            raise ValueError(message)
+        return x
+    return eqx.error_if(x, is_bad(jnp, x), message)
+
+
+def _not_all_finite(xp, x):
+    return ~xp.all(xp.isfinite(x))
+
+
+def checked_finite(name: str, x: Any):
+    """:func:`check_finite`, also under jit (``eqx.error_if``); returns ``x``."""
+    return check_value(name, x, _not_all_finite, "contain only finite values (found NaN or inf)")
