@@ -142,3 +142,28 @@ def _not_all_finite(xp, x):
 def checked_finite(name: str, x: Any):
     """:func:`check_finite`, also under jit (``eqx.error_if``); returns ``x``."""
     return check_value(name, x, _not_all_finite, "contain only finite values (found NaN or inf)")
+
+
+def _not_positive_definite(xp, m):
+    finite = xp.all(xp.isfinite(m))
+    m = xp.where(finite, m, 0)
+    mt = xp.swapaxes(m, -1, -2)
+    eps = xp.finfo(m.dtype).eps
+    scale = xp.max(xp.abs(m)) if m.size else 0
+    asymmetric = xp.any(xp.abs(m - mt) > 100 * eps * scale)
+    lam = xp.linalg.eigvalsh(0.5 * (m + mt))
+    singular = xp.any(lam[..., 0] <= m.shape[-1] * eps * xp.abs(lam[..., -1]))
+    return ~finite | asymmetric | singular
+
+
+def check_positive_definite(name: str, a: Any):
+    """Require a (batch of) symmetric positive-definite matrices ``(..., d, d)``.
+
+    Symmetric to ``100 eps max|a|``; smallest eigenvalue above ``d eps`` times the
+    largest (numerically singular counts as not positive definite). ``ValueError`` on
+    concrete values, :func:`equinox.error_if` under jit; returns ``a``.
+    """
+    shape = jnp.shape(a)
+    if len(shape) < 2 or shape[-1] != shape[-2]:
+        raise ValueError(f"{name} must be square matrices (..., d, d), got shape {shape}")
+    return check_value(name, a, _not_positive_definite, "be symmetric positive definite (and finite)")
