@@ -15,6 +15,10 @@ A checkpoint is one file: a JSON header line, then the bytes of
   template, or was written under another configuration (``fingerprint``).
 - :func:`check_checkpoint_path` checks the folder before training starts.
 - :func:`save_on_interrupt` saves once more when the loop is interrupted (SIGINT).
+- :func:`save_training_state` / :func:`load_training_state`: a training loop's
+  state and loss history (its length is the step reached, so ``steps`` may grow);
+  :func:`describe` / :func:`digest` turn a configuration (optimiser, prior, loss
+  closure) into a fingerprint that is stable across processes.
 
 ``meta`` holds what may legitimately change between runs (the step reached,
 the loss history, which lets a resumed run extend ``steps``); ``fingerprint``
@@ -272,16 +276,19 @@ def save_training_state(path: str | os.PathLike, state, losses, *, fingerprint: 
     save_checkpoint(path, (state, losses), meta={"step": int(losses.shape[0])}, fingerprint=fingerprint)
 
 
-def load_training_state(path: str | os.PathLike, like, *, fingerprint: dict, steps: int):
-    """``(state, losses)`` from :func:`save_training_state`'s file, or ``None`` if it does not exist.
+def load_training_state(path: str | os.PathLike | None, like, *, fingerprint: dict, steps: int):
+    """Where a training run of ``steps`` steps starts: ``(state, losses, start)``.
 
+    ``losses`` has shape ``(steps,)``, the history of the ``start`` finished steps and NaN
+    after. Without ``path``, or when the file does not exist: ``(like, NaN..., 0)``.
     Raises ``ValueError`` naming the file when it is empty, truncated, of another model
     (leaf shapes of ``like``), of another configuration (``fingerprint``) or further than
     ``steps`` (the run would have to go back).
     """
+    losses = np.full((steps,), np.nan, np.float32)
+    if path is None or not os.path.exists(path):
+        return like, losses, 0
     path = os.fspath(path)
-    if not os.path.exists(path):
-        return None
     done = read_checkpoint_header(path).get("meta", {}).get("step")
     if isinstance(done, bool) or not isinstance(done, int) or done < 0:
         raise ValueError(f"checkpoint {path!r} is not a training checkpoint (no step count in its header)")
@@ -290,5 +297,6 @@ def load_training_state(path: str | os.PathLike, like, *, fingerprint: dict, ste
             f"checkpoint {path!r} has reached step {done}, beyond steps={steps}; pass steps >= {done} "
             "to resume (or another checkpoint path)"
         )
-    (state, losses), _ = load_checkpoint(path, (like, np.zeros(done, np.float32)), fingerprint=fingerprint)
-    return state, np.asarray(losses)
+    (state, history), _ = load_checkpoint(path, (like, np.zeros(done, np.float32)), fingerprint=fingerprint)
+    losses[:done] = history
+    return state, losses, done

@@ -110,10 +110,8 @@ def fit(
 
     params, static = eqx.partition(model, eqx.is_inexact_array)
     opt_state = optimizer.init(params)
-    losses = np.full((steps,), np.nan, dtype=np.float32)
-    start = 0
     fingerprint = None
-    if checkpoint_path is not None:
+    if checkpoint_path is not None:  # digests only when needed (loss_fn may close over large data)
         fingerprint = {
             "model": digest(static),
             "optimizer": digest(optimizer),
@@ -121,12 +119,9 @@ def fit(
             "key": describe(key),
             "batch_size": batch_size,
         }
-        resumed = load_training_state(checkpoint_path, (params, opt_state), fingerprint=fingerprint, steps=steps)
-        if resumed is not None:
-            (params, opt_state), done = resumed
-            start = done.shape[0]
-            losses[:start] = done
-
+    (params, opt_state), losses, start = load_training_state(
+        checkpoint_path, (params, opt_state), fingerprint=fingerprint, steps=steps
+    )
     step = start
 
     def save():

@@ -159,14 +159,9 @@ def train_pfn(
         "seq_len": seq_len,
         "train_sizes": [min_train, max_train],
     }
-    losses = np.zeros(steps, np.float32)
-    start = 0
-    if checkpoint_path is not None:
-        resumed = load_training_state(checkpoint_path, (params, opt_state), fingerprint=fingerprint, steps=steps)
-        if resumed is not None:
-            (params, opt_state), done = resumed
-            start = done.shape[0]
-            losses[:start] = done
+    (params, opt_state), losses, start = load_training_state(
+        checkpoint_path, (params, opt_state), fingerprint=fingerprint, steps=steps
+    )
     params, opt_state = jax.device_put((params, opt_state), replicated)
 
     def step(params, opt_state, step_key):

@@ -169,8 +169,8 @@ def reference():
 
 @pytest.fixture(scope="module")
 def interrupted(tmp_path_factory):
-    """A run interrupted (KeyboardInterrupt, as on SIGINT) during its second chunk: the
-    checkpoint written on the interrupt holds steps 0-1."""
+    """A 4-step run interrupted (KeyboardInterrupt, as on SIGINT) during its second chunk:
+    the checkpoint written on the interrupt holds steps 0-1."""
     path = tmp_path_factory.mktemp("fit") / "ck.eqx"
     make_chunk = training._make_chunk
 
@@ -188,7 +188,7 @@ def interrupted(tmp_path_factory):
     training._make_chunk = interrupt_second_chunk
     try:
         with pytest.raises(KeyboardInterrupt):
-            CFG["run"](6, path)
+            CFG["run"](4, path)
     finally:
         training._make_chunk = make_chunk
     return path
@@ -202,12 +202,13 @@ def _assert_same_run(got, want):
 
 
 def test_sigint_checkpoint_resumes_and_steps_extend(interrupted, reference, tmp_path):
+    """The 4-step run interrupted at step 2, resumed with steps=6, equals the 6-step run."""
     assert read_checkpoint_header(interrupted)["meta"]["step"] == 2
     path = tmp_path / "ck.eqx"
     path.write_bytes(interrupted.read_bytes())
-    _, losses = CFG["run"](4, path)  # resume to step 4 ...
-    assert losses.shape == (4,)
-    _assert_same_run(CFG["run"](6, path), reference)  # ... then extend to 6
+    model, losses = CFG["run"](6, path)
+    assert read_checkpoint_header(path)["meta"]["step"] == 6 and losses.shape == (6,)
+    _assert_same_run((model, losses), reference)
 
 
 RESUME = {
