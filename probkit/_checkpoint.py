@@ -15,6 +15,10 @@ A checkpoint is one file: a JSON header line, then the bytes of
   template, or was written under another configuration (``fingerprint``).
 - :func:`check_checkpoint_path` checks the folder before training starts.
 - :func:`save_on_interrupt` saves once more when the loop is interrupted (SIGINT).
+- :func:`save_training_state` / :func:`load_training_state`: a training loop's
+  state and loss history (its length is the step reached, so ``steps`` may grow);
+  :func:`describe` / :func:`digest` turn a configuration (optimiser, prior, loss
+  closure) into a fingerprint that is stable across processes.
 
 ``meta`` holds what may legitimately change between runs (the step reached,
 the loss history, which lets a resumed run extend ``steps``); ``fingerprint``
@@ -173,3 +177,126 @@ def save_on_interrupt(save: Callable[[], None]):
     except KeyboardInterrupt:
         save()
         raise
+
+
+# ---- training loops: configuration fingerprints and resumable state --------------------
+
+
+def describe(obj: Any, *, values: bool = True, _depth: int = 0, _seen: frozenset = frozenset()):
+    """A JSON-able description of a configuration object, stable across processes.
+
+    Modules and dataclasses by their fields, functions by their qualified name with
+    their closure, defaults and ``functools.partial`` arguments (so an optax optimiser
+    is described by its hyperparameters and a loss closure by what it captured),
+    NumPyro distributions by their attributes, arrays by shape, dtype and (``values``)
+    a digest of their bytes. Never a ``repr`` (which may hold memory addresses).
+    """
+    import dataclasses
+    import functools
+    import hashlib
+    import types
+
+    if _depth > 12 or id(obj) in _seen:
+        return f"<{type(obj).__qualname__}>"
+    seen = _seen | {id(obj)}
+
+    def sub(v):
+        return describe(v, values=values, _depth=_depth + 1, _seen=seen)
+
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, (np.ndarray, jax.Array)) or (hasattr(obj, "shape") and hasattr(obj, "dtype")):
+        if isinstance(obj, jax.core.Tracer):
+            return f"<traced {obj.dtype}{list(obj.shape)}>"
+        if isinstance(obj, jax.Array) and jax.dtypes.issubdtype(obj.dtype, jax.dtypes.prng_key):
+            obj = jax.random.key_data(obj)
+        arr = np.asarray(obj)
+        out = f"{arr.dtype}{list(arr.shape)}"
+        if values or not np.issubdtype(arr.dtype, np.inexact):
+            out += ":" + hashlib.sha256(np.ascontiguousarray(arr).tobytes()).hexdigest()[:16]
+        return out
+    if isinstance(obj, dict):
+        return {str(k): sub(v) for k, v in sorted(obj.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(obj, (list, tuple)):
+        if hasattr(obj, "_fields"):  # NamedTuple (optax GradientTransformation, states)
+            return {"type": type(obj).__qualname__, **{f: sub(getattr(obj, f)) for f in obj._fields}}
+        return [sub(v) for v in obj]
+    if isinstance(obj, functools.partial):
+        return {"partial": sub(obj.func), "args": sub(obj.args), "keywords": sub(obj.keywords)}
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):  # eqx.Module
+        fields = {f.name: sub(getattr(obj, f.name, None)) for f in dataclasses.fields(obj)}
+        return {"type": f"{type(obj).__module__}.{type(obj).__qualname__}", **fields}
+    wrapped = getattr(obj, "__wrapped__", None)
+    if wrapped is not None and callable(obj):  # jax.jit, functools.wraps
+        return sub(wrapped)
+    if isinstance(obj, (types.FunctionType, types.MethodType)):
+        fn = obj.__func__ if isinstance(obj, types.MethodType) else obj
+        out = {"function": f"{fn.__module__}.{fn.__qualname__}"}
+        if isinstance(obj, types.MethodType):
+            out["self"] = sub(obj.__self__)
+        if fn.__closure__:
+            names = fn.__code__.co_freevars
+            cells = {}
+            for name, cell in zip(names, fn.__closure__):
+                try:
+                    cells[name] = sub(cell.cell_contents)
+                except ValueError:  # empty cell
+                    cells[name] = "<empty>"
+            out["closure"] = cells
+        if fn.__defaults__:
+            out["defaults"] = sub(fn.__defaults__)
+        if fn.__kwdefaults__:
+            out["kwdefaults"] = sub(fn.__kwdefaults__)
+        return out
+    if isinstance(obj, (types.BuiltinFunctionType, type)):
+        return f"{getattr(obj, '__module__', '')}.{getattr(obj, '__qualname__', type(obj).__qualname__)}"
+    state = getattr(obj, "__dict__", None)
+    if isinstance(state, dict):  # plain objects (e.g. NumPyro distributions)
+        return {"type": f"{type(obj).__module__}.{type(obj).__qualname__}", **sub(state)}
+    return f"<{type(obj).__module__}.{type(obj).__qualname__}>"
+
+
+def digest(obj: Any, *, values: bool = True) -> str:
+    """``"<type>:<hash>"`` of :func:`describe` (short enough for an error message)."""
+    import hashlib
+
+    text = json.dumps(describe(obj, values=values), sort_keys=True, default=str)
+    return f"{type(obj).__qualname__}:{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+
+
+def save_training_state(path: str | os.PathLike, state, losses, *, fingerprint: dict) -> None:
+    """Write a training loop's ``state`` (parameters, optimiser state) and its loss history.
+
+    ``losses`` holds one value per finished step (its length is the step reached), so
+    a run resumed with a larger ``steps`` extends it.
+    """
+    losses = np.asarray(losses, np.float32)
+    save_checkpoint(path, (state, losses), meta={"step": int(losses.shape[0])}, fingerprint=fingerprint)
+
+
+def load_training_state(path: str | os.PathLike | None, like, *, fingerprint: dict, steps: int):
+    """Where a training run of ``steps`` steps starts: ``(state, losses, start)``.
+
+    ``losses`` has shape ``(steps,)``, the history of the ``start`` finished steps and NaN
+    after. Without ``path``, or when the file does not exist: ``(like, NaN..., 0)``.
+    Raises ``ValueError`` naming the file when it is empty, truncated, of another model
+    (leaf shapes of ``like``), of another configuration (``fingerprint``) or further than
+    ``steps`` (the run would have to go back).
+    """
+    losses = np.full((steps,), np.nan, np.float32)
+    if path is None or not os.path.exists(path):
+        return like, losses, 0
+    path = os.fspath(path)
+    done = read_checkpoint_header(path).get("meta", {}).get("step")
+    if isinstance(done, bool) or not isinstance(done, int) or done < 0:
+        raise ValueError(f"checkpoint {path!r} is not a training checkpoint (no step count in its header)")
+    if done > steps:
+        raise ValueError(
+            f"checkpoint {path!r} has reached step {done}, beyond steps={steps}; pass steps >= {done} "
+            "to resume (or another checkpoint path)"
+        )
+    (state, history), _ = load_checkpoint(path, (like, np.zeros(done, np.float32)), fingerprint=fingerprint)
+    losses[:done] = history
+    return state, losses, done

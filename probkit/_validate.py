@@ -11,6 +11,7 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -90,6 +91,7 @@ def as_float_array(name: str, x: Any, ndim: int, what: str) -> jax.Array:
     ``what`` describes the expected value in the error, e.g. ``"a 1-D vector"``.
     """
     arr = jnp.asarray(x)
+    check_real_dtype(name, arr)
     if not jnp.issubdtype(arr.dtype, jnp.floating):
         arr = arr.astype(jnp.result_type(float))
     if arr.ndim != ndim:
@@ -100,6 +102,7 @@ def as_float_array(name: str, x: Any, ndim: int, what: str) -> jax.Array:
 def as_matrix(name: str, x: Any, *, finite: bool = True) -> jax.Array:
     """Return ``x`` as a 2-D array ``(n, d)``; a 1-D input becomes ``(n, 1)``."""
     arr = jnp.asarray(x)
+    check_real_dtype(name, arr)
     if not jnp.issubdtype(arr.dtype, jnp.floating):
         arr = arr.astype(jnp.result_type(float))
     if arr.ndim == 1:
@@ -108,3 +111,59 @@ def as_matrix(name: str, x: Any, *, finite: bool = True) -> jax.Array:
     if finite:
         check_finite(name, arr)
     return arr
+
+
+def check_real_dtype(name: str, x: Any) -> None:
+    """Reject complex values (a cast to float would silently drop the imaginary part)."""
+    if jnp.iscomplexobj(x):
+        raise TypeError(f"{name} must be real, got complex dtype {jnp.result_type(x)}")
+
+
+def check_value(name: str, x: Any, is_bad, expected: str):
+    """Check a value condition eagerly on concrete ``x``, with :func:`equinox.error_if` under jit.
+
+    ``is_bad(xp, x)`` returns a boolean scalar, with ``xp`` NumPy for concrete ``x``
+    (a ``ValueError`` "``{name} must {expected}``") or ``jax.numpy`` for a tracer
+    (then ``x`` comes back wrapped in ``error_if`` with the same message; use the
+    returned value, or the check is dead code). Returns ``x``.
+    """
+    message = f"{name} must {expected}"
+    if is_concrete(x):
+        if bool(is_bad(np, np.asarray(x))):
+            raise ValueError(message)
+        return x
+    return eqx.error_if(x, is_bad(jnp, x), message)
+
+
+def _not_all_finite(xp, x):
+    return ~xp.all(xp.isfinite(x))
+
+
+def checked_finite(name: str, x: Any):
+    """:func:`check_finite`, also under jit (``eqx.error_if``); returns ``x``."""
+    return check_value(name, x, _not_all_finite, "contain only finite values (found NaN or inf)")
+
+
+def _not_positive_definite(xp, m):
+    finite = xp.all(xp.isfinite(m))
+    m = xp.where(finite, m, 0)
+    mt = xp.swapaxes(m, -1, -2)
+    eps = xp.finfo(m.dtype).eps
+    scale = xp.max(xp.abs(m)) if m.size else 0
+    asymmetric = xp.any(xp.abs(m - mt) > 100 * eps * scale)
+    lam = xp.linalg.eigvalsh(0.5 * (m + mt))
+    singular = xp.any(lam[..., 0] <= m.shape[-1] * eps * xp.abs(lam[..., -1]))
+    return ~finite | asymmetric | singular
+
+
+def check_positive_definite(name: str, a: Any):
+    """Require a (batch of) symmetric positive-definite matrices ``(..., d, d)``.
+
+    Symmetric to ``100 eps max|a|``; smallest eigenvalue above ``d eps`` times the
+    largest (numerically singular counts as not positive definite). ``ValueError`` on
+    concrete values, :func:`equinox.error_if` under jit; returns ``a``.
+    """
+    shape = jnp.shape(a)
+    if len(shape) < 2 or shape[-1] != shape[-2]:
+        raise ValueError(f"{name} must be square matrices (..., d, d), got shape {shape}")
+    return check_value(name, a, _not_positive_definite, "be symmetric positive definite (and finite)")

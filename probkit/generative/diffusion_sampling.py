@@ -37,7 +37,7 @@ from jaxtyping import Array, Float, Int, PRNGKeyArray, ScalarLike
 from .._validate import check_choice, check_finite, check_positive, check_positive_int
 from .diffusion_losses import _check_sde
 from .score_models import as_score_fn
-from .sampling import ode_log_prob, solve_ode, solve_sde
+from .sampling import check_field, ode_log_prob, solve_ode, solve_sde
 from .sde import AbstractSDE
 
 __all__ = ["ProbabilityFlow", "ReverseDrift", "reverse_sde", "probability_flow_ode", "diffusion_log_prob"]
@@ -133,6 +133,7 @@ def reverse_sde(
     t_eps = _t_eps(sde, t_eps)
     k_x, k_w = jax.random.split(key)
     x = _start(k_x, sde, x_T, dim)
+    check_field("model", score, x, "x_T")
     if method == "pc":
         x, nfe = _predictor_corrector(k_w, score, sde, x, t_eps, n_steps, n_corrector, snr)
     else:
@@ -204,6 +205,7 @@ def probability_flow_ode(
     score = as_score_fn(model)
     t_eps = _t_eps(sde, t_eps)
     x = _start(key, sde, x_T, dim)
+    check_field("model", score, x, "x_T")
     x, nfe = solve_ode(ProbabilityFlow(score, sde), x, sde.T, t_eps, solver=solver, n_steps=n_steps,
                        adaptive=adaptive, rtol=rtol, atol=atol)
     if denoise:
@@ -248,6 +250,7 @@ def diffusion_log_prob(
     if x.ndim != 2:
         raise ValueError(f"x must be points of shape (n, d), got shape {x.shape}")
     check_finite("x", x)
+    check_field("model", score, x, "x")
     base = sde.prior_log_prob if prior_log_prob is None else prior_log_prob
     if not callable(base):
         raise TypeError(f"prior_log_prob must be callable x -> scalar, got {base!r}")

@@ -40,7 +40,8 @@ from .diffusion_losses import (
     sample_times,
     score_fokker_planck_residual,
 )
-from .interpolant_losses import as_sampler
+from .interpolant_losses import as_sampler, sample_shape
+from .sampling import check_field
 from .score_models import AbstractLogDensityModel, AbstractScoreModel
 from .sde import AbstractSDE
 from .training import fit
@@ -214,6 +215,8 @@ def train_score_model(
             "fp_weight > 0 needs a log-density model u(t, x) (an AbstractLogDensityModel such as LogDensityNet), "
             f"got {type(model).__name__}"
         )
+    check_field("model.score", model.score, sample_shape("sample_data", as_sampler("sample_data", sample_data)),
+                "sample_data")
     k_box, k_fit = jax.random.split(key)
     loss_fn = make_score_loss(
         sde, sample_data, fp_weight=fp_weight, n_collocation=n_collocation, collocation_box=collocation_box,

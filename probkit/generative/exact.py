@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, ScalarLike
 
+from .._validate import as_float_array, check_positive_definite, check_real_dtype, check_value, checked_finite
 from .interpolant import Interpolant
 
 __all__ = ["GaussianMixtureFields"]
@@ -39,8 +40,9 @@ class GaussianMixtureFields(eqx.Module):
 
     Args:
         interpolant: the :class:`~probkit.generative.Interpolant`.
-        weights: ``(K,)`` mixture weights of :math:`\rho_1` (normalised here).
-        means: ``(K, d)``. covs: ``(K, d, d)`` positive definite.
+        weights: ``(K,)`` mixture weights of :math:`\rho_1`, non-negative (normalised here).
+        means: ``(K, d)``. covs: ``(K, d, d)`` symmetric positive definite (checked:
+            ``ValueError``, or :func:`equinox.error_if` under jit).
         x0_mean, x0_cov: the Gaussian :math:`\rho_0` (default :math:`N(0, I)`; must be
             the default for a one-sided interpolant).
     """
@@ -53,24 +55,37 @@ class GaussianMixtureFields(eqx.Module):
     x0_cov: Float[Array, "d d"]
 
     def __init__(self, interpolant, weights, means, covs, x0_mean=None, x0_cov=None):
-        means = jnp.asarray(means)
-        if means.ndim != 2:
-            raise ValueError(f"means must have shape (K, d), got {means.shape}")
+        if not isinstance(interpolant, Interpolant):
+            raise TypeError(f"interpolant must be an Interpolant, got {type(interpolant).__name__}")
+        means = as_float_array("means", means, 2, "an array of shape (K, d)")
         k, d = means.shape
-        covs = jnp.asarray(covs, means.dtype)
+        covs = jnp.asarray(covs)
+        check_real_dtype("covs", covs)
         if covs.shape != (k, d, d):
             raise ValueError(f"covs must have shape {(k, d, d)}, got {covs.shape}")
-        weights = jnp.asarray(weights, means.dtype)
+        weights = jnp.asarray(weights)
+        check_real_dtype("weights", weights)
         if weights.shape != (k,):
             raise ValueError(f"weights must have shape {(k,)}, got {weights.shape}")
         if interpolant.gaussian_base and (x0_mean is not None or x0_cov is not None):
             raise ValueError("a one-sided interpolant has x0 ~ N(0, I): leave x0_mean and x0_cov unset")
+        x0_mean = jnp.zeros(d, means.dtype) if x0_mean is None else jnp.asarray(x0_mean)
+        x0_cov = jnp.eye(d, dtype=means.dtype) if x0_cov is None else jnp.asarray(x0_cov)
+        for name, a, shape in (("x0_mean", x0_mean, (d,)), ("x0_cov", x0_cov, (d, d))):
+            check_real_dtype(name, a)
+            if a.shape != shape:
+                raise ValueError(f"{name} must have shape {shape} (d from means), got {a.shape}")
+        weights = check_value(
+            "weights", weights.astype(means.dtype),
+            lambda xp, w: ~(xp.all(xp.isfinite(w)) & xp.all(w >= 0) & (xp.sum(w) > 0)),
+            "be finite, non-negative and not all zero",
+        )
         self.interpolant = interpolant
         self.weights = weights / jnp.sum(weights)
-        self.means = means
-        self.covs = covs
-        self.x0_mean = jnp.zeros(d, means.dtype) if x0_mean is None else jnp.asarray(x0_mean, means.dtype)
-        self.x0_cov = jnp.eye(d, dtype=means.dtype) if x0_cov is None else jnp.asarray(x0_cov, means.dtype)
+        self.means = checked_finite("means", means)
+        self.covs = check_positive_definite("covs", covs.astype(means.dtype))
+        self.x0_mean = checked_finite("x0_mean", x0_mean.astype(means.dtype))
+        self.x0_cov = check_positive_definite("x0_cov", x0_cov.astype(means.dtype))
 
     def _components(self, t):
         it = self.interpolant

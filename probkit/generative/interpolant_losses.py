@@ -32,10 +32,12 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray, ScalarLike
 
-from .._validate import check_choice
+from .._validate import check_choice, check_finite, check_real_dtype
 from .interpolant import Interpolant
 
-__all__ = ["TARGETS", "interpolant_loss", "make_interpolant_loss", "VelocityFromV", "as_sampler", "v_scale"]
+__all__ = [
+    "TARGETS", "interpolant_loss", "make_interpolant_loss", "VelocityFromV", "as_sampler", "sample_shape", "v_scale",
+]
 
 TARGETS = ("velocity", "denoiser", "score", "v", "velocity+denoiser")
 
@@ -117,15 +119,28 @@ def as_sampler(name: str, source) -> Callable[[PRNGKeyArray, int], Float[Array, 
     if callable(source):
         return source
     data = jnp.asarray(source)
-    if data.ndim != 2 or data.shape[0] == 0:
+    check_real_dtype(name, data)
+    if data.ndim != 2 or data.shape[0] == 0 or data.shape[1] == 0:
         raise ValueError(f"{name} must be a sampler (key, n) -> (n, d) or a data array (N, d), got shape {data.shape}")
     if not jnp.issubdtype(data.dtype, jnp.floating):
         data = data.astype(jnp.result_type(float))
+    check_finite(name, data)
 
     def sample(key, n):
         return data[jax.random.randint(key, (n,), 0, data.shape[0])]
 
     return sample
+
+
+def sample_shape(name: str, sampler) -> jax.ShapeDtypeStruct:
+    """The shape and dtype of ``sampler(key, 2)``, which must be ``(2, d)`` (traced, not drawn)."""
+    try:
+        out = jax.eval_shape(lambda key: sampler(key, 2), jax.random.PRNGKey(0))
+    except Exception as err:  # noqa: BLE001 - whatever the user's sampler raises
+        raise ValueError(f"{name}(key, n) failed for n=2: {type(err).__name__}: {err}") from err
+    if getattr(out, "ndim", None) != 2 or out.shape[0] != 2:
+        raise ValueError(f"{name}(key, n) must return shape (n, d), got {getattr(out, 'shape', out)} for n=2")
+    return out
 
 
 def make_interpolant_loss(
@@ -159,6 +174,10 @@ def make_interpolant_loss(
         raise ValueError("a one-sided interpolant draws x0 ~ N(0, I): pass sample_x0=None")
     draw_x1 = as_sampler("sample_x1", sample_x1)
     draw_x0 = None if sample_x0 is None else as_sampler("sample_x0", sample_x0)
+    d1 = sample_shape("sample_x1", draw_x1).shape[1]
+    d0 = d1 if draw_x0 is None else sample_shape("sample_x0", draw_x0).shape[1]
+    if d0 != d1:
+        raise ValueError(f"sample_x0 and sample_x1 must have the same dimension, got {d0} and {d1}")
 
     def loss_fn(model, key, batch_size):
         k_t, k0, k1, kz = jax.random.split(key, 4)

@@ -21,11 +21,12 @@ from collections.abc import Callable
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray, ScalarLike
 
-from .._validate import check_finite, check_positive, check_positive_int
+from .._validate import check_finite, check_positive, check_positive_int, is_concrete
 from .interpolant import Interpolant
-from .sampling import Field, ode_log_prob, solve_ode, solve_sde
+from .sampling import Field, check_field, ode_log_prob, solve_ode, solve_sde
 
 __all__ = ["sample_ode", "sample_sde", "log_prob", "standard_normal_log_prob", "noise_scaled_eps"]
 
@@ -86,6 +87,7 @@ def sample_ode(
     """
     _check_model(model)
     x0 = _initial_points(key, x0, dim)
+    check_field("model", model, x0, "x0")
     x1, nfe = solve_ode(model, x0, t0, t1, solver=solver, n_steps=n_steps, adaptive=adaptive, rtol=rtol, atol=atol)
     return (x1, nfe) if return_nfe else x1
 
@@ -120,11 +122,22 @@ class _ConstantEps(eqx.Module):
         return jnp.asarray(self.value)
 
 
-def _eps_fn(eps) -> Callable[[ScalarLike], ScalarLike]:
-    if callable(eps):
-        return eps
-    check_positive("eps", eps, allow_zero=True)
-    return _ConstantEps(float(eps))
+_EPS_MESSAGE = "eps(t) must be finite and >= 0 (the diffusion is sqrt(2 eps(t)))"
+
+
+def _eps_fn(eps, lo, hi) -> Callable[[ScalarLike], ScalarLike]:
+    """``eps`` as a function of time; a callable is probed at 33 times in ``[lo, hi]``."""
+    if not callable(eps):
+        check_positive("eps", eps, allow_zero=True)
+        return _ConstantEps(float(eps))
+    if is_concrete(lo) and is_concrete(hi):
+        ts = jnp.linspace(float(lo), float(hi), 33)
+        values = np.broadcast_to(np.asarray(jax.vmap(eps)(ts), np.float64), ts.shape)
+        bad = ~np.isfinite(values) | (values < 0)
+        if np.any(bad):
+            i = int(np.argmax(bad))
+            raise ValueError(f"{_EPS_MESSAGE}; got eps({float(ts[i]):.4g}) = {values[i]:.4g}")
+    return eps
 
 
 def sample_sde(
@@ -152,7 +165,8 @@ def sample_sde(
         key: PRNG key (Brownian path; and ``x0`` draws when ``x0`` is an int).
         model: the velocity :math:`b(t, x)`.
         x0: starting points ``(n, d)`` at ``t0`` (or ``n`` with ``dim``: ``N(0, I)``).
-        eps: constant :math:`\epsilon \ge 0` or a function ``t -> eps(t)``; for a learned
+        eps: constant :math:`\epsilon \ge 0` or a function ``t -> eps(t) >= 0`` (checked at 33
+            times before sampling, and by :func:`equinox.error_if` at every step); for a learned
             model prefer :func:`noise_scaled_eps`, which vanishes where the score is singular.
         score: :math:`s(t, x) = \nabla\log\rho_t(x)` (e.g.
             ``lambda t, x: interpolant.score_from_denoiser(t, eta(t, x))``). If ``None``,
@@ -181,7 +195,11 @@ def sample_sde(
         raise ValueError(f"t_clip must be a non-negative float, got {t_clip!r}")
     k_x, k_w = jax.random.split(key)
     x0 = _initial_points(k_x, x0, dim)
-    x1, nfe = _sample_sde_core(k_w, model, score, interpolant, x0, _eps_fn(eps), t0, t1, t_clip, solver, n_steps)
+    check_field("model", model, x0, "x0")
+    if score is not None:
+        check_field("score", score, x0, "x0")
+    eps_t = _eps_fn(eps, jnp.minimum(t0, t1) + t_clip, jnp.maximum(t0, t1) - t_clip)
+    x1, nfe = _sample_sde_core(k_w, model, score, interpolant, x0, eps_t, t0, t1, t_clip, solver, n_steps)
     return (x1, nfe) if return_nfe else x1
 
 
@@ -197,7 +215,8 @@ def _sample_sde_core(k_w, model, score, interpolant, x0, eps_t, t0, t1, t_clip, 
         return model(t, x) + (sign * eps_t(t)).astype(x.dtype) * score(t, x)
 
     def diffusion(t):
-        return jnp.sqrt(2 * jnp.asarray(eps_t(jnp.clip(t, lo, hi))))
+        e = jnp.asarray(eps_t(jnp.clip(t, lo, hi)))
+        return jnp.sqrt(2 * eqx.error_if(e, ~jnp.isfinite(e) | (e < 0), _EPS_MESSAGE))
 
     return solve_sde(k_w, drift, diffusion, x0, t0, t1, solver=solver, n_steps=n_steps)
 
@@ -235,6 +254,7 @@ def log_prob(
     if x.ndim != 2:
         raise ValueError(f"x must be points of shape (n, d), got shape {x.shape}")
     check_finite("x", x)
+    check_field("model", model, x, "x")
     lp, nfe = ode_log_prob(
         model,
         x,

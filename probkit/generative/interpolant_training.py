@@ -9,7 +9,8 @@ import optax
 from jaxtyping import Array, Float, PRNGKeyArray, PyTree, ScalarLike
 
 from .interpolant import Interpolant
-from .interpolant_losses import make_interpolant_loss
+from .interpolant_losses import as_sampler, make_interpolant_loss, sample_shape
+from .sampling import check_field
 from .training import fit
 
 __all__ = ["train_interpolant"]
@@ -47,6 +48,14 @@ def train_interpolant(
     loss_fn = make_interpolant_loss(
         interpolant, sample_x0, sample_x1, target=target, antithetic=antithetic, time_weight=time_weight, t_min=t_min
     )
+    data = sample_shape("sample_x1", as_sampler("sample_x1", sample_x1))
+    if target == "velocity+denoiser":
+        if not (isinstance(model, (tuple, list)) and len(model) == 2):
+            raise TypeError("target='velocity+denoiser' needs model = (velocity_net, denoiser_net)")
+        for i, net in enumerate(model):
+            check_field(f"model[{i}]", net, data, "sample_x1")
+    else:
+        check_field("model", model, data, "sample_x1")
     return fit(
         key,
         model,

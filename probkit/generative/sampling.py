@@ -34,7 +34,7 @@ from jaxtyping import Array, Float, Int, PRNGKeyArray, ScalarLike
 
 from .._validate import as_float_array, check_choice, check_positive, check_positive_int
 
-__all__ = ["solve_ode", "solve_sde", "ode_log_prob", "divergence"]
+__all__ = ["solve_ode", "solve_sde", "ode_log_prob", "divergence", "check_field"]
 
 Field = Callable[[ScalarLike, Float[Array, " d"]], Float[Array, " d"]]
 
@@ -69,6 +69,31 @@ def _evals_per_step(solver) -> tuple[int, int]:
 
 def _check_batch(name: str, x) -> Array:
     return as_float_array(name, x, 2, "a batch of points of shape (n, d)")
+
+
+def check_field(name: str, field: Field, x: Array, x_name: str) -> None:
+    """Require ``field(t, x_i)`` to map one point of the batch ``x`` ``(n, d)`` to shape ``(d,)``.
+
+    Traced abstractly (:func:`jax.eval_shape`, nothing is computed); a field of another
+    dimension (e.g. a network built for other data) fails here with a ``ValueError``
+    naming ``name`` and ``x_name`` instead of deep inside the solver.
+    """
+    if not callable(field):
+        raise TypeError(f"{name} must be a callable field (t, x) -> R^d, got {type(field).__name__}")
+    point = jax.ShapeDtypeStruct(x.shape[1:], x.dtype)
+    try:
+        out = jax.eval_shape(field, jax.ShapeDtypeStruct((), x.dtype), point)
+    except Exception as err:  # noqa: BLE001 - shape errors surface as TypeError/ValueError/IndexError...
+        raise ValueError(
+            f"{name} cannot be evaluated at one point of {x_name} (shape {point.shape}; "
+            f"a network built for another dimension?): {type(err).__name__}: {err}"
+        ) from err
+    shape = getattr(out, "shape", None)
+    if shape != point.shape:
+        raise ValueError(
+            f"{name} maps a point of {x_name} of shape {point.shape} to "
+            f"{shape if shape is not None else type(out).__name__}; a field must return the point's shape"
+        )
 
 
 def _check_times(t0, t1) -> None:
@@ -132,6 +157,7 @@ def solve_ode(
         ``(x1, nfe)``: the points at ``t1`` and the field evaluations per point.
     """
     x0 = _check_batch("x0", x0)
+    check_field("field", field, x0, "x0")
     _check_times(t0, t1)
     n_steps = check_positive_int("n_steps", n_steps)
     solver = _ode_solver(solver)
@@ -196,8 +222,7 @@ def solve_sde(
     _check_times(t0, t1)
     n_steps = check_positive_int("n_steps", n_steps)
     check_choice("solver", solver, _SDE_SOLVERS)
-    if not callable(drift):
-        raise TypeError(f"drift must be callable (t, x) -> R^d, got {drift!r}")
+    check_field("drift", drift, x0, "x0")
     if not callable(diffusion):
         raise TypeError(f"diffusion must be callable t -> scalar, got {diffusion!r}")
     return _solve_sde_batch(key, drift, diffusion, x0, t0, t1, solver, n_steps)
@@ -282,6 +307,7 @@ def ode_log_prob(
         divergence evaluation counted as one).
     """
     x = _check_batch("x", x)
+    check_field("field", field, x, "x")
     _check_times(t0, t1)
     n_steps = check_positive_int("n_steps", n_steps)
     n_probes = check_positive_int("n_probes", n_probes)

@@ -22,7 +22,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from probkit._validate import check_positive, check_positive_int
 from probkit.ot._checks import check_p, check_samples, check_weights
 from probkit.ot._projections import DIRECTIONS
-from probkit.ot.wasserstein_1d import safe_root, wpp_quantile, wpp_uniform
+from probkit.ot.wasserstein_1d import power_of_two_scale, safe_root, wpp_quantile, wpp_uniform
 
 
 def max_sliced_wasserstein(
@@ -42,7 +42,8 @@ def max_sliced_wasserstein(
 
     ``lr`` is relative: the step is ``lr * g_perp / ||g_perp||`` scaled by the decaying
     factor :math:`1/\sqrt{1 + t/10}`, so it does not depend on the scale of the data.
-    Returns :math:`W_p` at the best direction found, or ``(value, theta)``.
+    Returns :math:`W_p` at the best direction found, or ``(value, theta)``. The data are
+    rescaled by a power of two internally, so any finite scale of the dtype works.
     """
     p = check_p(p)
     x, y = check_samples(x, y)
@@ -58,6 +59,8 @@ def max_sliced_wasserstein(
 @functools.partial(jax.jit, static_argnames=("p", "steps", "n_restarts", "return_direction"))
 def _max_sliced(key, x, y, a, b, *, p, steps, lr, n_restarts, return_direction):
     d = x.shape[1]
+    scale = power_of_two_scale(x, y)  # the ascent is scale-free; compute on x/s, y/s
+    x, y = x / scale, y / scale
 
     def objective(theta):
         xp, yp = x @ theta, y @ theta
@@ -87,5 +90,5 @@ def _max_sliced(key, x, y, a, b, *, p, steps, lr, n_restarts, return_direction):
 
     values, thetas = jax.lax.map(ascend, init)
     best = jnp.argmax(values)
-    value = safe_root(values[best], p)
+    value = scale * safe_root(values[best], p)
     return (value, thetas[best]) if return_direction else value

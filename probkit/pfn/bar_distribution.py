@@ -24,7 +24,7 @@ import numpy as np
 from jax.scipy.special import erf, erfinv
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
-from .._validate import check_finite, check_ndim, check_positive_int
+from .._validate import check_finite, check_ndim, check_positive_int, check_real_dtype, check_value
 
 _PHI_INV_3_4 = 0.6744897501960817  # Φ^{-1}(3/4): P(|Z| < 0.6745) = 1/2
 _SQRT2 = math.sqrt(2.0)
@@ -74,6 +74,29 @@ class AbstractBarDistribution(eqx.Module):
 
     borders: Float[Array, " K+1"]
     logits: Float[Array, "*batch K"]
+
+    def __init__(self, borders: ArrayLike, logits: ArrayLike):
+        """Checks: ``borders`` 1-D, finite and strictly increasing; ``logits`` of shape
+        ``(*batch, K)`` without NaN or ``+inf`` (``-inf`` is a bucket of mass 0). On concrete
+        values a ``ValueError``; under jit :func:`equinox.error_if`."""
+        borders, logits = jnp.asarray(borders), jnp.asarray(logits)
+        for name, a in (("borders", borders), ("logits", logits)):
+            check_real_dtype(name, a)
+        check_ndim("borders", borders, 1)
+        if borders.shape[0] < 2:
+            raise ValueError(f"borders must have at least 2 entries (1 bucket), got shape {borders.shape}")
+        k = borders.shape[0] - 1
+        if logits.ndim < 1 or logits.shape[-1] != k:
+            raise ValueError(f"logits must have shape (*batch, {k}) (one per bucket of borders), got {logits.shape}")
+        if not jnp.issubdtype(logits.dtype, jnp.floating):
+            logits = logits.astype(jnp.result_type(float))
+        self.borders = check_value(
+            "borders", borders, lambda xp, b: ~(xp.all(xp.isfinite(b)) & xp.all(b[1:] > b[:-1])),
+            "be finite and strictly increasing",
+        )
+        self.logits = check_value(
+            "logits", logits, lambda xp, v: xp.any(xp.isnan(v) | (v == xp.inf)), "not contain NaN or +inf"
+        )
 
     # ---- per-bucket pieces a subclass must define -------------------------------
     @abc.abstractmethod
@@ -158,10 +181,14 @@ class AbstractBarDistribution(eqx.Module):
         below = jnp.cumsum(probs, axis=-1) - probs  # mass of buckets left of k
         return jnp.clip(_gather(below, k) + _gather(probs, k) * self._bucket_cdf(y, k), 0.0, 1.0)
 
-    @eqx.filter_jit
     def quantile(self, q: ArrayLike) -> Float[Array, "*batch"]:
-        """Inverse cdf at level ``q`` in [0, 1]."""
-        q = self._y(q)
+        """Inverse cdf at level ``q`` in [0, 1] (outside, or NaN: ``ValueError``; under jit
+        :func:`equinox.error_if`)."""
+        q = check_value("q", self._y(q), lambda xp, v: ~xp.all((v >= 0) & (v <= 1)), "lie in [0, 1]")
+        return self._quantile(q)
+
+    @eqx.filter_jit
+    def _quantile(self, q: Array) -> Float[Array, "*batch"]:
         probs = self.probs
         upper = jnp.cumsum(probs, axis=-1)
         q_b = jnp.broadcast_to(q, jnp.broadcast_shapes(q.shape, self.batch_shape))
@@ -198,7 +225,7 @@ class AbstractBarDistribution(eqx.Module):
         u = jax.random.uniform(
             key, tuple(sample_shape) + self.batch_shape, dtype=self.logits.dtype
         )
-        return self.quantile(u)
+        return self._quantile(u)
 
     def __getitem__(self, index):
         """Index the batch dimensions, e.g. ``pred[0]`` for the first dataset."""

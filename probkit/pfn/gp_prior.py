@@ -82,6 +82,11 @@ class GPPrior(AbstractPrior):
         check_positive("noise", noise, allow_zero=True)
         check_positive("jitter", jitter, allow_zero=True)
         hyperprior = dict(hyperprior or {})
+        if noise == 0 and jitter == 0 and "noise" not in hyperprior:
+            raise ValueError(
+                "noise=0 with jitter=0 makes the covariance singular (repeated or close inputs; "
+                "Cholesky gives NaN): set jitter > 0 (default 1e-6) or noise > 0"
+            )
         for name, d in hyperprior.items():
             check_choice("hyperprior key", name, _HYPERS)
             if not hasattr(d, "sample"):
@@ -115,6 +120,11 @@ class GPPrior(AbstractPrior):
         cov = cov + (theta["noise"] ** 2 + self.jitter) * jnp.eye(n_points, dtype=cov.dtype)
         chol = jnp.linalg.cholesky(cov)
         y = chol @ jax.random.normal(k_y, (n_points,), dtype=cov.dtype)
+        y = eqx.error_if(
+            y, ~jnp.all(jnp.isfinite(y)),
+            "GPPrior: a dataset's covariance is not positive definite at this precision (Cholesky failed); "
+            "increase jitter or noise",
+        )
         return x, y, theta
 
     def sample_one(self, key: PRNGKeyArray, n_points: int):

@@ -22,6 +22,14 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from jaxtyping import Array, PRNGKeyArray
 from tqdm.auto import tqdm
 
+from .._checkpoint import (
+    check_checkpoint_path,
+    describe,
+    digest,
+    load_training_state,
+    save_on_interrupt,
+    save_training_state,
+)
 from .._validate import check_positive, check_positive_int
 from .prior import AbstractPrior
 from .transformer import PFN
@@ -59,6 +67,21 @@ def _trainable(pfn: PFN):
     return eqx.tree_at(lambda m: m.borders, spec, replace=False)
 
 
+@eqx.filter_jit
+def _train_step(params, opt_state, step_key, static, prior, optimizer, log_w, batch_size, seq_len, min_train,
+                batch_sharding):
+    """One optimiser step; module level, so calls with the same configuration share the compilation."""
+    k_data, k_cut = jax.random.split(step_key)
+    x, y = prior.sample(k_data, batch_size, seq_len)
+    x = jax.lax.with_sharding_constraint(x, batch_sharding)
+    y = jax.lax.with_sharding_constraint(y, batch_sharding)
+    n_train = min_train + jax.random.categorical(k_cut, log_w, shape=(batch_size,))
+    n_train = jax.lax.with_sharding_constraint(n_train, batch_sharding)
+    loss, grads = eqx.filter_value_and_grad(lambda p: pfn_loss(eqx.combine(p, static), x, y, n_train))(params)
+    updates, opt_state = optimizer.update(grads, opt_state, params)
+    return eqx.apply_updates(params, updates), opt_state, loss
+
+
 def train_pfn(
     key: PRNGKeyArray,
     pfn: PFN,
@@ -80,10 +103,17 @@ def train_pfn(
     """Fit ``pfn`` to ``prior``; returns ``(trained_pfn, losses)`` (one loss per step).
 
     ``optimizer`` defaults to :func:`default_optimizer` (adam, warm-up + cosine).
-    With ``checkpoint_path``, the parameters, optimiser state, step and loss curve are
-    written with ``eqx.tree_serialise_leaves`` every ``checkpoint_every`` steps and at the
-    end; a later call with the same arguments resumes from the file (step ``s`` always uses
-    ``fold_in(key, s)``, so a resumed run equals an uninterrupted one). With several
+    With ``checkpoint_path`` (its folder must exist), the parameters, optimiser state and
+    loss curve are written atomically (:mod:`probkit._checkpoint`) every
+    ``checkpoint_every`` steps, at the end, and on ``KeyboardInterrupt`` (SIGINT); a later
+    call resumes from the file (step ``s`` always uses ``fold_in(key, s)``, so a resumed
+    run equals an uninterrupted one). The file carries a fingerprint of the configuration
+    (architecture, borders, prior, optimiser or learning rate, key, batch and sequence
+    sizes): resuming under another one, or from a file of another model, raises a
+    ``ValueError`` naming the file and what differs. ``steps`` may grow between runs (the
+    loss curve is extended; the default optimiser's schedule is then stretched to the new
+    ``steps``). A non-finite loss raises ``FloatingPointError`` (the last checkpoint is
+    kept). With several
     ``devices`` (default: all local devices) the batch is sharded across them
     (data parallel, ``NamedSharding`` on the batch axis; parameters replicated).
     """
@@ -108,6 +138,8 @@ def train_pfn(
     devices = list(jax.local_devices() if devices is None else devices)
     if batch_size % len(devices):
         raise ValueError(f"batch_size ({batch_size}) must be divisible by the number of devices ({len(devices)})")
+    checkpoint_path = check_checkpoint_path("checkpoint_path", checkpoint_path)
+    user_optimizer = optimizer
     optimizer = default_optimizer(steps, learning_rate) if optimizer is None else optimizer
 
     mesh = Mesh(np.array(devices), ("batch",))
@@ -117,44 +149,50 @@ def train_pfn(
     opt_state = optimizer.init(params)
     log_w = cut_log_weights(seq_len, min_train, max_train)
 
-    state = (params, opt_state, jnp.zeros((), jnp.int32), jnp.zeros(steps, jnp.float32))
-    if checkpoint_path is not None and os.path.exists(checkpoint_path):
-        state = eqx.tree_deserialise_leaves(checkpoint_path, state)
-    params, opt_state, start, losses = state
-    start = int(start)
-    losses = np.asarray(losses).copy()
+    fingerprint = {
+        "pfn": pfn.hyperparameters,
+        "borders": digest(pfn.borders),
+        "prior": digest(prior),
+        "optimizer": {"default": {"learning_rate": learning_rate}} if user_optimizer is None else digest(user_optimizer),
+        "key": describe(key),
+        "batch_size": batch_size,
+        "seq_len": seq_len,
+        "train_sizes": [min_train, max_train],
+    }
+    (params, opt_state), losses, start = load_training_state(
+        checkpoint_path, (params, opt_state), fingerprint=fingerprint, steps=steps
+    )
     params, opt_state = jax.device_put((params, opt_state), replicated)
 
-    @eqx.filter_jit
     def step(params, opt_state, step_key):
-        k_data, k_cut = jax.random.split(step_key)
-        x, y = prior.sample(k_data, batch_size, seq_len)
-        x = jax.lax.with_sharding_constraint(x, batch_sharding)
-        y = jax.lax.with_sharding_constraint(y, batch_sharding)
-        n_train = min_train + jax.random.categorical(k_cut, log_w, shape=(batch_size,))
-        n_train = jax.lax.with_sharding_constraint(n_train, batch_sharding)
-        loss, grads = eqx.filter_value_and_grad(
-            lambda p: pfn_loss(eqx.combine(p, static), x, y, n_train)
-        )(params)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        return eqx.apply_updates(params, updates), opt_state, loss
+        return _train_step(params, opt_state, step_key, static, prior, optimizer, log_w, batch_size, seq_len,
+                           min_train, batch_sharding)
 
-    def save(done: int):
+    done = start  # steps whose update is in (params, opt_state)
+
+    def save():
         if checkpoint_path is not None:
-            tmp = f"{checkpoint_path}.tmp"
-            eqx.tree_serialise_leaves(tmp, (params, opt_state, jnp.asarray(done, jnp.int32), jnp.asarray(losses)))
-            os.replace(tmp, checkpoint_path)
+            save_training_state(checkpoint_path, (params, opt_state), losses[:done], fingerprint=fingerprint)
 
     bar = tqdm(total=steps, initial=start, disable=not progress_bar, desc="train_pfn")
-    for s in range(start, steps):
-        params, opt_state, loss = step(params, opt_state, jax.random.fold_in(key, s))
-        losses[s] = float(loss)
-        bar.update(1)
-        if s % 10 == 0 or s == steps - 1:
-            bar.set_postfix(loss=f"{losses[max(0, s - 49): s + 1].mean():.4f}")
-        if (s + 1) % checkpoint_every == 0 or s == steps - 1:
-            save(s + 1)
-        if callback is not None:
-            callback(s, float(loss))
+    with save_on_interrupt(save):
+        for s in range(start, steps):
+            new_params, new_opt_state, loss = step(params, opt_state, jax.random.fold_in(key, s))
+            loss = float(loss)
+            if not np.isfinite(loss):
+                bar.close()
+                raise FloatingPointError(
+                    f"train_pfn: the loss is {loss} at step {s} (diverged: lower the learning rate, or check "
+                    "the prior's samples); the last checkpoint is kept"
+                )
+            params, opt_state, done = new_params, new_opt_state, s + 1
+            losses[s] = loss
+            bar.update(1)
+            if s % 10 == 0 or s == steps - 1:
+                bar.set_postfix(loss=f"{losses[max(0, s - 49): s + 1].mean():.4f}")
+            if done % checkpoint_every == 0 or done == steps:
+                save()
+            if callback is not None:
+                callback(s, loss)
     bar.close()
     return eqx.combine(params, static), losses

@@ -6,6 +6,8 @@ import numpy as np
 import optax
 import pytest
 
+from probkit._checkpoint import read_checkpoint_header
+from probkit.generative import training
 from probkit.generative.training import fit
 
 TARGET = jnp.array([1.0, -2.0])
@@ -30,25 +32,29 @@ class _Interrupt(Exception):
     pass
 
 
-def test_checkpoint_resume_reproduces_an_uninterrupted_run(key, tmp_path):
+def test_checkpoint_resume_reproduces_an_uninterrupted_run(key, tmp_path, monkeypatch):
     opt = optax.adam(0.05)
     kwargs = dict(steps=60, batch_size=16, optimizer=opt, progress_bar=False, chunk_size=7)
     full, full_losses = fit(key, {"m": jnp.zeros(2)}, loss_fn, **kwargs)
     path = tmp_path / "ckpt.eqx"
-    calls = []
+    make_chunk = training._make_chunk
 
-    def crash_after_35(_):
-        calls.append(1)
-        if len(calls) > 35:
-            raise _Interrupt
+    def crashing_make_chunk(*args):
+        run_chunk, calls = make_chunk(*args), []
 
-    def interrupted_loss(params, key, batch_size):
-        jax.debug.callback(crash_after_35, 0.0)
-        return loss_fn(params, key, batch_size)
+        def run(*chunk_args):
+            calls.append(1)
+            if len(calls) > 6:  # chunks end at steps 7, 10, 17, 20, 27, 30, then a crash in 30-37
+                raise _Interrupt
+            return run_chunk(*chunk_args)
 
-    with pytest.raises(Exception):
-        fit(key, {"m": jnp.zeros(2)}, interrupted_loss, checkpoint_path=path, checkpoint_every=10, **kwargs)
-    assert path.exists()  # the step-30 checkpoint survived the crash at step 36
+        return run
+
+    monkeypatch.setattr(training, "_make_chunk", crashing_make_chunk)
+    with pytest.raises(_Interrupt):
+        fit(key, {"m": jnp.zeros(2)}, loss_fn, checkpoint_path=path, checkpoint_every=10, **kwargs)
+    monkeypatch.undo()
+    assert read_checkpoint_header(path)["meta"]["step"] == 30  # the step-30 checkpoint survived the crash
     resumed, resumed_losses = fit(key, {"m": jnp.zeros(2)}, loss_fn, checkpoint_path=path, checkpoint_every=10, **kwargs)
     np.testing.assert_allclose(resumed["m"], full["m"], rtol=1e-6)
     np.testing.assert_allclose(resumed_losses, full_losses, rtol=1e-6)
