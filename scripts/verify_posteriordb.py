@@ -247,12 +247,12 @@ class StanModel:
 class NumPyroModel:
     """NumPyro's log density on its unconstrained space, its constrained-scale density and postprocess (float64)."""
 
-    def __init__(self, name: str, data: dict):
+    def __init__(self, model, data: dict):
         from numpyro.infer.util import constrain_fn, log_density
 
         from probkit.infer import model_logdensity
 
-        self.model = MODELS[name]
+        self.model = model
         self.data = model_data(self.model, data)
         logdensity, init, postprocess = model_logdensity(self.model, **self.data)
         self.init = np.asarray(init, dtype=float)
@@ -269,7 +269,7 @@ class NumPyroModel:
         self.postprocess = jax.jit(postprocess)
 
 
-def bulk_points(npm: "NumPyroModel", name: str, root, n: int, rng) -> tuple[np.ndarray, str]:
+def bulk_points(npm: "NumPyroModel", ref: dict | None, n: int, rng) -> tuple[np.ndarray, str]:
     """``n`` reference draws mapped to NumPyro's unconstrained space (points in the posterior bulk).
 
     Every latent site must be in the reference by name (``beta[2]``); otherwise
@@ -280,10 +280,6 @@ def bulk_points(npm: "NumPyroModel", name: str, root, n: int, rng) -> tuple[np.n
 
     if n == 0:
         return np.zeros((0, npm.dim)), "none requested"
-    try:
-        ref = pdb.load(name, root=root).reference
-    except (ValueError, FileNotFoundError) as err:
-        return np.zeros((0, npm.dim)), f"none: {err}"
     if ref is None:
         return np.zeros((0, npm.dim)), "none: no reference draws (summaries only)"
     proto = {k: np.asarray(v) for k, v in jax.device_get(npm.postprocess(jnp.asarray(npm.init))).items()}
@@ -300,6 +296,36 @@ def bulk_points(npm: "NumPyroModel", name: str, root, n: int, rng) -> tuple[np.n
         u = unconstrain_fn(npm.model, (), npm.data, params)
         out.append(np.asarray(ravel_pytree(u)[0]))
     return np.stack(out), f"{n} reference draws"
+
+
+def stan_bulk_points(stan_model: "StanModel", ref: dict, perm: np.ndarray, n: int, rng) -> tuple[np.ndarray, str]:
+    """``n`` reference draws mapped by Stan's ``transform_inits`` and the permutation ``z[perm] = u``.
+
+    For models whose NumPyro sites are not all named in the reference (a
+    reparameterised site) but whose unconstrained coordinates equal Stan's.
+    """
+    import itertools
+
+    if stan_model.parameters is None:
+        return np.zeros((0, len(perm))), "none: Stan parameters unknown"
+    names_of = {}
+    for p in stan_model.parameters:
+        dim = stan_model.dim_of[p]
+        names_of[p] = [p] if not dim else [
+            f"{p}[{','.join(str(i + 1) for i in idx)}]" for idx in itertools.product(*(range(d) for d in dim))]
+    missing = [k for ns in names_of.values() for k in ns if k not in ref]
+    if missing:
+        return np.zeros((0, len(perm))), f"none: Stan parameters {missing[:5]} not in the reference draws"
+    flat_ref = {k: v.reshape(-1) for k, v in ref.items()}
+    out = []
+    for i in rng.choice(next(iter(flat_ref.values())).size, size=n, replace=False):
+        values = {p: np.array([flat_ref[k][i] for k in ns]).reshape(stan_model.dim_of[p] or ())
+                  for p, ns in names_of.items()}
+        u = stan_model.unconstrain(values)
+        z = np.empty_like(u)
+        z[perm] = u
+        out.append(z)
+    return np.stack(out), f"{n} reference draws mapped through Stan's transform"
 
 
 def _permutation(zs: np.ndarray, us: np.ndarray) -> np.ndarray | None:
@@ -336,13 +362,20 @@ def _fd_jacobian(u_of, z: np.ndarray) -> np.ndarray:
 
 
 def exact_check(name: str, root, n_points: int, scale: float, seed: int, record_points: int = 0):
-    """The exact comparison of one posterior; returns ``(result dict, recorded points or None)``."""
+    """The exact comparison of posterior ``name``; returns ``(result dict, recorded points or None)``."""
     t0 = time.time()
-    post = pdb.load(name, root=root, draws=False)
+    post = pdb.load(name, root=root)
     if post.stan_code is None:
         raise FileNotFoundError(f"{name}: no Stan program in {root}")
-    npm = NumPyroModel(name, post.data)
+    npm = NumPyroModel(MODELS[name], post.data)
     stan_model = StanModel(post.stan_code, raw_data(name, root))
+    return compare(name, npm, stan_model, post.reference, n_points, scale, seed, record_points, t0)
+
+
+def compare(name: str, npm: "NumPyroModel", stan_model: StanModel, ref: dict | None, n_points: int, scale: float,
+            seed: int, record_points: int = 0, t0: float | None = None):
+    """Compare ``npm`` with ``stan_model`` at ``n_points`` points (bulk ones from the reference draws ``ref``)."""
+    t0 = time.time() if t0 is None else t0
     t_build = time.time()
 
     def constrained(z):
@@ -352,28 +385,46 @@ def exact_check(name: str, root, n_points: int, scale: float, seed: int, record_
         return stan_model.unconstrain(constrained(z))
 
     rng = np.random.default_rng(seed)
-    bulk, bulk_note = bulk_points(npm, name, root, n_points // 2, rng)
-    rand = npm.init[None, :] + scale * rng.standard_normal((n_points - len(bulk), npm.dim))
+    skipped: list[str] = []
+
+    def evaluable(zs_, label):
+        us_, keep_ = [], []
+        for i, z in enumerate(zs_):
+            try:
+                u = u_of(z)
+                lp = stan_model.log_prob(u, True)
+                lp_np = float(npm.value_and_grad(jnp.asarray(z))[0])
+                if np.isfinite(lp) and np.isfinite(lp_np):
+                    us_.append(u)
+                    keep_.append(i)
+                    continue
+                skipped.append(f"{label} point {i}: non-finite log density (Stan {lp}, NumPyro {lp_np})")
+            except (RuntimeError, ValueError) as err:
+                skipped.append(f"{label} point {i}: {type(err).__name__}: {str(err)[:200]}")
+        return zs_[keep_], np.asarray(us_).reshape(len(keep_), -1)
+
+    n_bulk = n_points // 2 if ref is not None else 0
+    rand = npm.init[None, :] + scale * rng.standard_normal((n_points - n_bulk, npm.dim))
     rand[0] = npm.init
-    zs = np.concatenate([bulk, rand]) if len(bulk) else rand
+    rand, rand_u = evaluable(rand, "random")
+    if not len(rand):
+        raise RuntimeError(f"{name}: no random point evaluable; {skipped[:3]}")
+    perm = _permutation(rand, rand_u)
+    bulk, bulk_note = bulk_points(npm, ref, n_bulk, rng)
+    if not len(bulk) and n_bulk and perm is not None:
+        bulk, note2 = stan_bulk_points(stan_model, ref, perm, n_bulk, rng)
+        bulk_note = f"{note2} ({bulk_note.removeprefix('none: ')})"
+    bulk, bulk_u = evaluable(bulk, "bulk") if len(bulk) else (np.zeros((0, npm.dim)), np.zeros((0, len(rand_u[0]))))
+    if n_bulk and not len(bulk):  # no bulk points: all of them random
+        extra, extra_u = evaluable(npm.init[None, :] + scale * rng.standard_normal((n_bulk, npm.dim)), "random")
+        rand, rand_u = np.concatenate([rand, extra]), np.concatenate([rand_u, extra_u])
+        perm = _permutation(rand, rand_u)
+    zs, us = np.concatenate([bulk, rand]), np.concatenate([bulk_u, rand_u])
     groups = np.array(["bulk"] * len(bulk) + ["random"] * len(rand))
-    us, keep, skipped = [], [], []
-    for i, z in enumerate(zs):
-        try:
-            u = u_of(z)
-            lp = stan_model.log_prob(u, True)
-            lp_np = float(npm.value_and_grad(jnp.asarray(z))[0])
-            if np.isfinite(lp) and np.isfinite(lp_np):
-                us.append(u)
-                keep.append(i)
-                continue
-            skipped.append(f"point {i}: non-finite log density (Stan {lp}, NumPyro {lp_np})")
-        except (RuntimeError, ValueError) as err:
-            skipped.append(f"point {i}: {type(err).__name__}: {str(err)[:200]}")
-    zs, us, groups = zs[keep], np.asarray(us), groups[keep]
     if len(zs) < min(10, n_points):
         raise RuntimeError(f"{name}: only {len(zs)} of {n_points} points evaluable; {skipped[:3]}")
-    perm = _permutation(zs, us)
+    if perm is not None and _permutation(zs, us) is None:
+        perm = None  # the bulk points disagree: compare as different transforms
     mode = "same_transforms" if perm is not None else "different_transforms"
 
     diffs, logps, gerrs, jac_diffs, tp_errs, recorded = [], [], [], [], [], []
@@ -647,7 +698,7 @@ def main(argv=None) -> int:
             rec["exact"] = exact
             if points is not None:
                 write_json_atomic(points_dir / f"{name}.json", points)
-            print(f"  {exact.get('mode')} density dev {exact.get('density_rel_dev')} grad err "
+            print(f"\n  {exact.get('mode')} density dev {exact.get('density_rel_dev')} grad err "
                   f"{exact.get('grad_rel_err')} tparams {exact.get('tparams_rel_err')} pass {exact['pass']} "
                   f"{exact.get('error', '')}", flush=True)
             if not exact["pass"]:
@@ -660,7 +711,7 @@ def main(argv=None) -> int:
             except Exception as err:  # noqa: BLE001
                 nuts = {"pass": False, "error": f"{type(err).__name__}: {err}"}
             rec["nuts"] = nuts
-            print(f"  max mean err {nuts.get('max_mean_err_sd')} ({nuts.get('worst_mean_param')}) "
+            print(f"\n  max mean err {nuts.get('max_mean_err_sd')} ({nuts.get('worst_mean_param')}) "
                   f"max sd dev {nuts.get('max_sd_ratio_dev')} ({nuts.get('worst_sd_param')}) "
                   f"min ESS {nuts.get('min_n_eff')} div {nuts.get('divergences')} {nuts.get('time_s')} s "
                   f"pass {nuts['pass']} {nuts.get('error', '')}", flush=True)
