@@ -30,6 +30,8 @@ from probkit.bench.targets import model_data
 
 POINTS = sorted((Path(__file__).parent / "stan_points").glob("*.json"))
 REPO = Path(__file__).resolve().parents[2]
+# posteriors whose check compiles slowly (ODE solvers, large GPs): run with the slow tests
+SLOW_POINTS: set[str] = set()
 
 
 def numpyro_values_and_grads(name: str, zs: np.ndarray, density: str):
@@ -78,7 +80,10 @@ def check_against_points(rec: dict) -> None:
         assert err <= rec["tolerance"]["grad"], f"{name}: gradient differs from Stan's by {err:.3g} at point {k}"
 
 
-@pytest.mark.parametrize("path", POINTS, ids=[p.stem for p in POINTS])
+@pytest.mark.parametrize(
+    "path", [pytest.param(p, marks=[pytest.mark.slow] if p.stem in SLOW_POINTS else []) for p in POINTS],
+    ids=[p.stem for p in POINTS],
+)
 def test_numpyro_matches_recorded_stan_points(path):
     check_against_points(json.loads(path.read_text()))
 
