@@ -20,19 +20,20 @@ import numpyro
 import numpyro.distributions as dist
 from numpyro.distributions import constraints
 
-MAX_STEPS = 4096
+MAX_STEPS = 2048
 
 
 def _tolerance(dtype) -> float:
     return 1e-10 if jnp.finfo(dtype).eps < 1e-12 else 1e-6
 
 
-def solve_ode(vector_field, y0, t0, ts, args, *, rtol=None, atol=None, max_steps=MAX_STEPS):
+def solve_ode(vector_field, y0, t0, ts, args, *, rtol=None, atol=None, max_steps=MAX_STEPS, return_stats=False):
     r"""Solve :math:`\dot y = f(t, y, \text{args})`, :math:`y(t_0) = y_0`, at the times ``ts``.
 
     Returns ``(ys, ok)``: ``ys`` of shape ``(len(ts), *y0.shape)`` and ``ok``,
     a boolean scalar that is false when the solver did not succeed (too many
-    steps, step size collapse) or the solution is not finite.
+    steps, step size collapse) or the solution is not finite (and diffrax's
+    ``stats`` third with ``return_stats=True``).
     """
     y0 = jnp.asarray(y0)
     ts = jnp.asarray(ts, dtype=y0.dtype)
@@ -52,10 +53,13 @@ def solve_ode(vector_field, y0, t0, ts, args, *, rtol=None, atol=None, max_steps
             diffrax.PIDController(rtol=tol if rtol is None else rtol, atol=tol if atol is None else atol), step_ts=ts
         ),
         max_steps=max_steps,
-        adjoint=diffrax.RecursiveCheckpointAdjoint(),
+        # one checkpoint per step: the states are tiny, and recomputation would cost ~5x
+        adjoint=diffrax.RecursiveCheckpointAdjoint(checkpoints=max_steps),
         throw=False,
     )
     ok = (sol.result == diffrax.RESULTS.successful) & jnp.all(jnp.isfinite(sol.ys))
+    if return_stats:
+        return sol.ys, ok, sol.stats
     return sol.ys, ok
 
 
