@@ -51,6 +51,7 @@ def test_stan_positive_ordered_transform():
     assert bool(stan_positive_ordered_vector.check(y).all())
 
 
+@pytest.mark.slow
 def test_solve_ode_matches_closed_form():
     """y' = −k y from y(0)=2: y(t) = 2 e^{−kt} to the float64 tolerance (at the save times too)."""
     with float64():
