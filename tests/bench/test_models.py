@@ -56,7 +56,8 @@ def test_every_bundled_posterior_has_a_model():
         logdensity, z0, postprocess = model_logdensity(model, **post.data)
         assert np.isfinite(float(logdensity(z0)))
         sites = flatten_sites(postprocess(z0), sample_ndim=0)
-        match_reference(post.reference, sites, source=name)
+        # summaries-only posteriors (mcycle_gp-accel_gp) are matched by their summary names
+        match_reference(post.reference if post.reference is not None else post.summary, sites, source=name)
 
 
 def test_unknown_model_name():

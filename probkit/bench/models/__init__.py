@@ -15,15 +15,24 @@ from .diamonds import diamonds
 from .eight_schools import eight_schools_noncentered
 from .garch import garch11
 from .gauss_mix import low_dim_gauss_mix
+from .gp import accel_gp, gp_regr
+from .hmm import hmm_drive_0, hmm_drive_1
 from .kidiq import kidscore_momiq
+from .ode import lotka_volterra, one_comp_mm_elim_abs
 
 MODELS: dict[str, Callable] = {
     "arK-arK": arK,
+    "bball_drive_event_0-hmm_drive_0": hmm_drive_0,
+    "bball_drive_event_1-hmm_drive_1": hmm_drive_1,
     "diamonds-diamonds": diamonds,
     "eight_schools-eight_schools_noncentered": eight_schools_noncentered,
     "garch-garch11": garch11,
+    "gp_pois_regr-gp_regr": gp_regr,
+    "hudson_lynx_hare-lotka_volterra": lotka_volterra,
     "kidiq-kidscore_momiq": kidscore_momiq,
     "low_dim_gauss_mix-low_dim_gauss_mix": low_dim_gauss_mix,
+    "mcycle_gp-accel_gp": accel_gp,
+    "one_comp_mm_elim_abs-one_comp_mm_elim_abs": one_comp_mm_elim_abs,
 }
 
 
