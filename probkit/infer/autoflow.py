@@ -254,7 +254,8 @@ class AutoFlow(AutoContinuous):
 
     def sample_posterior(self, rng_key, params, *args, sample_shape=(), **kwargs):
         if self.latent_dim == 0:  # the deterministic sites, {} if none
-            return self._unpack_and_constrain(jnp.zeros(tuple(sample_shape) + (0,)), params)
+            sites = self._unpack_and_constrain(jnp.zeros((0,)), params)  # they depend on no latent
+            return {k: jnp.broadcast_to(v, tuple(sample_shape) + jnp.shape(v)) for k, v in sites.items()}
         return super().sample_posterior(rng_key, params, *args, sample_shape=sample_shape, **kwargs)
 
     def _flow_module(self) -> Flow:
