@@ -226,14 +226,14 @@ def test_autoflow_laplace_start_on_unstandardised_regression(key):
     x, y = unstandardised_regression()
     mean, sd = regression_posterior(x, y)
     guide = AutoFlow(regression, key=jax.random.PRNGKey(1))
-    res = fit_vi(key, regression, guide, x, y, steps=100, progress_bar=False, diagnostic_draws=500)
-    assert guide.init_kind == "laplace" and guide.init_elbos["laplace"] > guide.init_elbos["none"]
+    res = fit_vi(key, regression, guide, x, y, steps=100, progress_bar=False)
     d = guide.sample_posterior(jax.random.PRNGKey(2), res.params, sample_shape=(4000,))
     draws = np.column_stack([np.asarray(d["a"]), np.asarray(d["b"])])
     err = np.abs(draws.mean(0) - mean) / sd  # MC error of a mean: 1/sqrt(4000) = 0.016 sd
     sd_err = np.abs(draws.std(0) / sd - 1)
     assert err.max() < 0.3, err
     assert sd_err.max() < 0.2, sd_err
+    assert guide.init_kind == "laplace" and guide.init_elbos["laplace"] > guide.init_elbos["none"]
     assert res.pareto_k < 0.7
 
 
@@ -282,7 +282,7 @@ def model_wide():
 
 # --- issue 24, item 11: a non-finite loss stops fit_vi ---------------------------------------
 
-def nan_beyond(threshold=1.5):
+def nan_beyond(threshold=0.0):
     x = numpyro.sample("x", dist.Normal(0.0, 1.0))
     # NaN where x > threshold; its gradient is 0 there, so the parameters stay finite
     numpyro.factor("f", jnp.where(x > threshold, jnp.nan, 0.0))
