@@ -13,20 +13,29 @@ so small scores keep their relative accuracy. Cost :math:`O(n^3)`, memory :math:
 from __future__ import annotations
 
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float
 
-from .._validate import check_finite, check_ndim, check_positive
+from .._validate import check_ndim, check_positive, check_real_dtype, check_value
 
 
 def _check_gram(K: Array) -> Array:
     K = jnp.asarray(K)
+    check_real_dtype("K", K)
     if not jnp.issubdtype(K.dtype, jnp.floating):
         K = K.astype(jnp.result_type(float))
     check_ndim("K", K, 2)
     if K.shape[0] != K.shape[1]:
         raise ValueError(f"K must be a square matrix, got shape {K.shape}")
-    check_finite("K", K)
-    return K
+    return check_value("K", K, _not_symmetric_finite, "be a finite symmetric matrix (a kernel gram matrix)")
+
+
+def _not_symmetric_finite(xp, K):
+    """Non-finite, or asymmetric beyond sqrt(eps) max|K| (rounding of a computed gram passes)."""
+    finite = xp.all(xp.isfinite(K))
+    K = xp.where(finite, K, 0)
+    tol = float(np.sqrt(np.finfo(K.dtype).eps)) * (xp.max(xp.abs(K)) if K.size else 0)
+    return ~finite | xp.any(xp.abs(K - K.T) > tol)
 
 
 def _shrink_ratios(K: Array, gamma) -> tuple[Array, Array]:

@@ -249,6 +249,8 @@ def _validate(X, kernel, gamma, eps, eps_high, qbar, chunk_size, max_dict_size, 
     check_positive("gamma", gamma)
     check_open_interval("eps", eps, 0.0, eps_high)
     n = X.shape[0]
+    if n == 0:
+        raise ValueError("X must hold at least one point (got 0 rows)")
     qbar = default_qbar(n, float(eps)) if qbar is None else check_positive_int("qbar", qbar)
     per_part = -(-n // n_parts)
     if max_dict_size is None:
