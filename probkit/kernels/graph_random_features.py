@@ -267,8 +267,10 @@ def _sparse_rows(walks: _Walks, key, nodes, valid, max_len: int, dtype):
 
 def _default_max_len(series, p_halt, n_nodes: int, n_walks: int) -> int:
     """Static walk cap for sparse features (see the module docstring)."""
-    if not (is_concrete(p_halt) and all(is_concrete(x) for x in jax.tree_util.tree_leaves(series))):
+    if not all(is_concrete(x) for x in jax.tree_util.tree_leaves(series)):
         raise ValueError("max_walk_length must be given for sparse features under jit")
+    if not is_concrete(p_halt):  # a default p_halt from a traced graph: the series tail decides
+        p_halt = _P_MIN
     l_surv = math.ceil(math.log(1e-6 / (n_nodes * n_walks)) / math.log1p(-float(p_halt)))
     f = np.abs(np.asarray(series.coefficient(jnp.arange(max(l_surv, 1) + 1)), np.float64))
     tail = np.cumsum(f[::-1])[::-1]  # tail[k] = sum_{j >= k} |f_j|

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from .._validate import check_ndim, check_positive, check_real_dtype, check_value
+from .._validate import check_ndim, check_positive, check_real_dtype, check_value, checked_finite
 
 
 def _check_gram(K: Array) -> Array:
@@ -27,15 +27,15 @@ def _check_gram(K: Array) -> Array:
     check_ndim("K", K, 2)
     if K.shape[0] != K.shape[1]:
         raise ValueError(f"K must be a square matrix, got shape {K.shape}")
-    return check_value("K", K, _not_symmetric_finite, "be a finite symmetric matrix (a kernel gram matrix)")
+    K = checked_finite("K", K)
+    return check_value("K", K, _not_symmetric, "be symmetric (a kernel gram matrix)")
 
 
-def _not_symmetric_finite(xp, K):
-    """Non-finite, or asymmetric beyond sqrt(eps) max|K| (rounding of a computed gram passes)."""
-    finite = xp.all(xp.isfinite(K))
-    K = xp.where(finite, K, 0)
+def _not_symmetric(xp, K):
+    """Asymmetric beyond sqrt(eps) max|K| (the rounding of a computed gram passes)."""
+    K = xp.where(xp.isfinite(K), K, 0)
     tol = float(np.sqrt(np.finfo(K.dtype).eps)) * (xp.max(xp.abs(K)) if K.size else 0)
-    return ~finite | xp.any(xp.abs(K - K.T) > tol)
+    return xp.any(xp.abs(K - K.T) > tol)
 
 
 def _shrink_ratios(K: Array, gamma) -> tuple[Array, Array]:
