@@ -23,7 +23,14 @@ import numpy as np
 from _timing import fastest
 from scipy.optimize import linear_sum_assignment
 
-from probkit.kernels import as_graph, graph_random_features, kernel_kmeans, laplacian
+from probkit.kernels import (
+    RegularizedLaplacianSeries,
+    as_graph,
+    graph_random_features,
+    kernel_kmeans,
+    laplacian,
+    regularized_laplacian_kernel,
+)
 
 OUT = os.path.join(os.path.dirname(__file__), "results", "grf.md")
 
@@ -43,12 +50,12 @@ def exact_kernel(a, sigma):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--sections", nargs="*", default=["speed", "scaling", "kmeans"],
-                    choices=["speed", "scaling", "kmeans"])
+    ap.add_argument("--sections", nargs="*", default=["speed", "scaling", "kmeans", "sigma"],
+                    choices=["speed", "scaling", "kmeans", "sigma"])
     args = ap.parse_args()
     sizes = [500, 1000, 2000] if args.quick else [1000, 2000, 4000]
     sigma = 1.0
-    secs = "" if len(args.sections) == 3 else " --sections " + " ".join(args.sections)
+    secs = "" if len(args.sections) == 4 else " --sections " + " ".join(args.sections)
     emit(f"\n## run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: "
          f"`python benchmarks/grf.py{' --quick' if args.quick else ''}{secs}`")
     emit(f"machine: {platform.processor() or platform.machine()}, nproc={os.cpu_count()}, shared 2-core CPU VM "
@@ -59,6 +66,8 @@ def main():
         scaling(args.quick)
     if "kmeans" in args.sections:
         kmeans(args.quick)
+    if "sigma" in args.sections:
+        sigma_sweep()
 
 
 def speed(sizes, sigma):
@@ -104,13 +113,41 @@ def scaling(quick):
     emit(f"\nLeast-squares exponent of time ~ N^a over all sizes: a = {slope:.2f} (linear: 1).")
 
 
+class _UncheckedSeries(RegularizedLaplacianSeries):
+    """The same series without a growth rate: bypasses the p_halt check (the old behaviour)."""
+
+    def growth_rate(self):
+        return None
+
+
+def sigma_sweep():
+    """Rel. Frobenius error of Phi Phi'^T vs the exact kernel across sigma: default p_halt vs 0.5."""
+    emit("\nError across sigma (issue 24.5), m = 64, GRF, rel. Frobenius error of Phi Phi'^T; default "
+         "p_halt = min(0.5, 1/(1+sigma^2)) vs the old default 0.5 (infinite variance for sigma > 1):\n")
+    emit("| graph | sigma | default p_halt | rel. err (default) | rel. err (p_halt 0.5) |")
+    emit("|---|---|---|---|---|")
+    graphs = {"grid 30x30": nx.grid_2d_graph(30, 30), "G(400, 0.02)": nx.gnp_random_graph(400, 0.02, seed=0)}
+    for name, g_nx in graphs.items():
+        g = as_graph(np.asarray(nx.to_numpy_array(g_nx), np.float32))
+        for sigma in (0.5, 1.0, 2.0, 4.0):
+            k = np.asarray(regularized_laplacian_kernel(g, sigma))
+
+            def err(**kw):
+                phi, phi2 = graph_random_features(jax.random.PRNGKey(0), g, n_walks=64, **kw)
+                return np.linalg.norm(np.asarray(phi @ phi2.T) - k) / np.linalg.norm(k)
+
+            p = min(0.5, 1.0 / (1.0 + sigma**2))
+            emit(f"| {name} | {sigma} | {p:.3f} | {err(sigma=sigma):.3f} | "
+                 f"{err(kernel=_UncheckedSeries(sigma=sigma), p_halt=0.5):.3f} |")
+
+
 def kmeans(quick):
-    # sigma = 3: s = sigma^2/(1+sigma^2) = 0.9, and a walk's load is multiplied by about
-    # s/(1 - p_halt) per step; p_halt = 0.1 keeps it at 1 (p_halt = 0.5 gives 1.8 per step and
-    # a heavy-tailed estimator: rel. Frobenius error 3.3, k-means accuracy 0.70 in a check).
-    p_halt = 0.1
+    # sigma = 3: s = sigma^2/(1+sigma^2) = 0.9; the estimator's variance is finite only for
+    # p_halt < 1 - s^2 = 0.19 (p_halt = 0.5 gave rel. Frobenius error 3.3, k-means accuracy 0.70).
+    # The default p_halt = min(0.5, 1/(1 + sigma^2)) = 0.1 (graph_random_features docstring).
+    p_halt = 1.0 / (1.0 + 3.0**2)
     emit(f"\nKernel k-means on a planted partition graph (4 blocks, p_in 0.3, p_out 0.01), sigma = 3, "
-         f"p_halt = {p_halt}, accuracy (Hungarian matching):\n")
+         f"default p_halt = {p_halt:.2f}, accuracy (Hungarian matching):\n")
     blocks = 50 if quick else 100
     g_nx = nx.planted_partition_graph(4, blocks, 0.3, 0.01, seed=0)
     truth = np.repeat(np.arange(4), blocks)
@@ -126,7 +163,7 @@ def kmeans(quick):
     a_exact = acc(kernel_kmeans(jax.random.PRNGKey(0), (k, jnp.eye(k.shape[0])), 4).labels)
     row = f"exact kernel: {a_exact:.3f}"
     for variant in ("grf", "qgrf"):
-        phi = graph_random_features(jax.random.PRNGKey(1), a, n_walks=64, sigma=3.0, p_halt=p_halt, variant=variant)
+        phi = graph_random_features(jax.random.PRNGKey(1), a, n_walks=64, sigma=3.0, variant=variant)
         err = float(jnp.linalg.norm(phi[0] @ phi[1].T - k) / jnp.linalg.norm(k))
         row += f"; {variant} m=64: {acc(kernel_kmeans(jax.random.PRNGKey(0), phi, 4).labels):.3f} (rel. err {err:.3f})"
     emit(row)

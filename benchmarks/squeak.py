@@ -2,6 +2,7 @@
 
     python benchmarks/squeak.py [--quick] [--sizes 2000 4000 ...] [--exact-max 8000] [--error-max 4000]
                                 [--capacity 1024] [--gp-n 20000] [--skip-gp] [--skip-scaling]
+                                [--gradient-sizes 1000 2000 4000 8000]
 
 In one process (4 simulated CPU devices for DISQUEAK): for each n, SQUEAK time (jit, compile
 excluded) and peak memory (XLA's compiled memory analysis: arguments + outputs + temporaries),
@@ -10,7 +11,9 @@ uniform Nystrom and scikit-learn's ``Nystroem`` at SQUEAK's dictionary size; the
 regularised error ||(K+gI)^-1/2 (K - K~)(K+gI)^-1/2||_2 of each (up to --error-max: each error
 needs two float64 eigendecompositions of an n x n matrix). Then a
 NumPyro GP regression with SQUEAK Nystrom features (NUTS over lengthscale, variance, noise)
-vs an exact GP on a subset. Rows are appended to benchmarks/results/squeak.md as they finish.
+vs an exact GP on a subset, and (``--gradient-sizes``) the cost of one log-likelihood gradient
+of the low-rank GP (compact and padded SQUEAK dictionary) side by side with the exact GP on
+the same n. Rows are appended to benchmarks/results/squeak.md as they finish.
 
 The ridge grows with n, gamma = n / 2000 (kernel ridge regression's gamma = n * lambda at fixed
 lambda; ``--gamma`` fixes it instead): the eigenvalues of K grow like n, so at a fixed gamma the
@@ -148,8 +151,7 @@ def gp_benchmark(n, n_exact, gamma, qbar, seed=0, warmup=150, samples=150, exact
     k0 = RBF(lengthscale=0.7)
     t0 = time.perf_counter()
     dic = squeak(jax.random.PRNGKey(seed), X, k0, gamma=gamma, eps=0.25, qbar=qbar, max_dict_size=1024)
-    t_dic = time.perf_counter() - t0
-    dic = dic.compact()
+    t_dic = time.perf_counter() - t0  # compact by default
 
     def model(X, y):
         ls = numpyro.sample("lengthscale", dist.LogNormal(0.0, 1.0))
@@ -211,6 +213,51 @@ def gp_benchmark(n, n_exact, gamma, qbar, seed=0, warmup=150, samples=150, exact
         row("exact GP (subset)", "-", "-", exact_model, Xs, ys, exact_steps, pred_ex)
 
 
+def gradient_cost(sizes, gamma, qbar, capacity=1024, seed=0):
+    """ms per log-likelihood gradient (lengthscale, variance, noise): low-rank vs exact GP.
+
+    Same data as :func:`gp_benchmark`. Low-rank: Nystrom features rebuilt from the SQUEAK
+    dictionary and the Woodbury likelihood, O(n m^2), with the default compact dictionary
+    and with the padded one (``compact=False``, ``capacity`` slots). Exact: the n x n gram
+    and its Cholesky factor, O(n^3). jit, compile excluded, fastest of 3 (interleaved).
+    """
+    import numpyro.distributions as dist
+    from _timing import interleaved
+
+    emit(f"\nLog-likelihood gradient cost, low-rank (SQUEAK Nystrom, gamma {gamma}, eps 0.25, qbar {qbar}) "
+         f"vs exact GP on the same n (jit, compile excluded, fastest of 3 round-robin, float32):\n")
+    emit("| n | dictionary m (capacity) | low-rank compact ms | low-rank padded ms | exact ms | exact / compact | padded / compact |")
+    emit("|---|---|---|---|---|---|---|")
+    rng = np.random.default_rng(seed)
+    f = lambda x: np.sin(3 * x[:, 0]) + 0.5 * np.cos(2 * x[:, 1]) + 0.3 * x[:, 2]
+    for n in sizes:
+        Xn = rng.uniform(-2, 2, size=(n, 3)).astype(np.float32)
+        X = jnp.asarray(Xn)
+        y = jnp.asarray((f(Xn) + 0.1 * rng.normal(size=n)).astype(np.float32))
+        padded = squeak(jax.random.PRNGKey(seed), X, RBF(lengthscale=0.7), gamma=gamma, eps=0.25,
+                        qbar=qbar, max_dict_size=capacity, compact=False)
+        dic = squeak(jax.random.PRNGKey(seed), X, RBF(lengthscale=0.7), gamma=gamma, eps=0.25,
+                     qbar=qbar, max_dict_size=capacity)
+        theta = jnp.log(jnp.array([0.7, 1.0, 0.1], jnp.float32))
+
+        def lowrank(d):
+            def ll(t):
+                ls, var, noise = jnp.exp(t)
+                return nystrom(X, d, RBF(lengthscale=ls, variance=var)).gp_log_likelihood(y, noise**2)
+            g = jax.jit(jax.value_and_grad(ll))
+            return lambda: g(theta)
+
+        def exact_ll(t):
+            ls, var, noise = jnp.exp(t)
+            K = RBF(lengthscale=ls, variance=var).gram(X) + (noise**2 + 1e-5) * jnp.eye(n)
+            return dist.MultivariateNormal(jnp.zeros(n), K).log_prob(y)
+
+        g_exact = jax.jit(jax.value_and_grad(exact_ll))
+        t = interleaved({"compact": lowrank(dic), "padded": lowrank(padded), "exact": lambda: g_exact(theta)}, 3)
+        emit(f"| {n} | {int(dic.size)} ({padded.capacity}) | {1e3 * t['compact']:.1f} | {1e3 * t['padded']:.1f} | "
+             f"{1e3 * t['exact']:.1f} | {t['exact'] / t['compact']:.1f} | {t['padded'] / t['compact']:.1f} |")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
@@ -228,6 +275,8 @@ def main():
     ap.add_argument("--gp-qbar", type=int, default=2, help="SQUEAK copies per point for the GP dictionary")
     ap.add_argument("--gp-which", choices=("both", "squeak", "exact"), default="both",
                     help="which GP to run (the dictionary is always built)")
+    ap.add_argument("--gradient-sizes", type=int, nargs="*",
+                    help="only the gradient-cost table (low-rank vs exact GP) at these n")
     ap.add_argument("--skip-gp", action="store_true")
     ap.add_argument("--skip-scaling", action="store_true")
     args = ap.parse_args()
@@ -241,9 +290,14 @@ def main():
             cmd += f" --{name.replace('_', '-')} " + (" ".join(map(str, v)) if isinstance(v, list) else str(v))
     cmd += f" --gp-which {args.gp_which}" * (args.gp_which != "both")
     cmd += " --skip-scaling" * args.skip_scaling + " --skip-gp" * args.skip_gp
+    if args.gradient_sizes:
+        cmd += " --gradient-sizes " + " ".join(map(str, args.gradient_sizes))
     emit(f"\n## run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: `{cmd}`")
     emit(f"machine: {platform.machine()}, nproc={os.cpu_count()}, 2-core CPU VM shared with other jobs "
          f"(timings noisy), jax {jax.__version__}, 4 simulated CPU devices")
+    if args.gradient_sizes:
+        gradient_cost(args.gradient_sizes, args.gp_gamma, args.gp_qbar, args.capacity)
+        return
     if not args.skip_scaling:
         scaling(sizes, exact_max, error_max, args.capacity, gamma_fixed=args.gamma, qbar=args.qbar)
     if not args.skip_gp:

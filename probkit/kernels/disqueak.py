@@ -45,6 +45,7 @@ def disqueak(
     qbar: int | None = None,
     chunk_size: int | None = None,
     max_dict_size: int | None = None,
+    compact: bool = True,
 ) -> Dictionary:
     r"""Distributed ridge-leverage Nyström sampling; the same result type as :func:`squeak`.
 
@@ -56,7 +57,8 @@ def disqueak(
         eps: accuracy in (0, 1/2) (merge constant :math:`1 - 2\varepsilon`, module doc).
         mesh: a 1-D ``jax.sharding.Mesh`` (default: all devices on axis ``"data"``).
         qbar, chunk_size, max_dict_size: as in :func:`squeak` (``max_dict_size`` is the
-            capacity of every per-device and merged dictionary).
+            capacity of every per-device and merged dictionary), ``compact`` (drop the
+            unused slots, default).
     """
     mesh = _default_mesh() if mesh is None else mesh
     if not isinstance(mesh, Mesh) or len(mesh.axis_names) != 1:
@@ -104,5 +106,5 @@ def disqueak(
     )
     stacked, overflow = fn(key, chunks, idx, mask, kernel)
     dic = jax.tree.map(lambda a: a[0], stacked)
-    return _finish(dic, overflow)
+    return _finish(dic, overflow, compact)
 

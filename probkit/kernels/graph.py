@@ -28,7 +28,7 @@ import numpy as np
 from jax.experimental import sparse as jsparse
 from jaxtyping import Array, Float, Int
 
-from .._validate import check_positive, is_concrete
+from .._validate import check_positive, check_real_dtype, check_value, is_concrete
 
 __all__ = [
     "Graph",
@@ -138,6 +138,7 @@ def as_graph(adjacency: Any) -> Graph:
     ):
         raise TypeError("as_graph needs a concrete adjacency; convert it outside jit and pass the Graph")
     rows, cols, vals, n, dtype = _coo_of(adjacency)
+    check_real_dtype("adjacency", np.asarray(vals))
     vals = np.asarray(vals, dtype=np.float64)
     if not np.all(np.isfinite(vals)):
         raise ValueError("adjacency must contain only finite weights (found NaN or inf)")
@@ -167,17 +168,27 @@ def as_graph(adjacency: Any) -> Graph:
     )
 
 
+def _bad_adjacency(xp, a):
+    """Non-finite, negative or asymmetric (relative 1e-6, as :func:`as_graph`)."""
+    finite = xp.all(xp.isfinite(a))
+    a = xp.where(finite, a, 0)
+    return ~finite | xp.any(a < 0) | xp.any(xp.abs(a - a.T) > 1e-6 * xp.abs(a))
+
+
 def _dense_adjacency(adjacency: Any) -> Float[Array, "n n"]:
     """Dense float adjacency; a dense jax array under jit is used as is (no value checks)."""
     if isinstance(adjacency, (jax.Array, np.ndarray)) and not isinstance(adjacency, jsparse.BCOO):
         a = jnp.asarray(adjacency)
         if a.ndim != 2 or a.shape[0] != a.shape[1]:
             raise ValueError(f"adjacency must be a square (n, n) matrix, got shape {a.shape}")
+        check_real_dtype("adjacency", a)
         if is_concrete(a):
             as_graph(a)  # value checks only
         if not jnp.issubdtype(a.dtype, jnp.floating):
             a = a.astype(jnp.result_type(float))
-        return a
+        return check_value(
+            "adjacency", a, _bad_adjacency, "be a finite, non-negative, symmetric matrix (an undirected graph)"
+        )
     return as_graph(adjacency).to_dense()
 
 

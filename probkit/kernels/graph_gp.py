@@ -26,6 +26,7 @@ import numpy as np
 import numpyro.distributions as dist
 from jaxtyping import Array, Float, Int
 
+from .._validate import check_value
 from .kmeans import _feature_pair
 from .lowrank_gp import lowrank_distribution, lowrank_log_likelihood, lowrank_predict
 
@@ -46,12 +47,29 @@ class GraphGP(eqx.Module):
         self, y: Float[Array, " n_obs"], noise, nodes_new: Int[Array, " k"] | None = None, mean=0.0
     ) -> tuple[Float[Array, " k"], Float[Array, " k"]]:
         """Posterior mean and variance of the latent ``f`` at ``nodes_new`` (default: all nodes)."""
-        F_new = self.factor if nodes_new is None else self.factor[jnp.asarray(nodes_new)]
+        F_new = self.factor if nodes_new is None else self.factor[_check_nodes("nodes_new", nodes_new, self.factor.shape[0])]
         return lowrank_predict(self.factor[self.nodes], y, noise, F_new, mean)
 
     def distribution(self, noise, loc=0.0) -> dist.LowRankMultivariateNormal:
         """NumPyro distribution of ``y`` at the observed nodes, for ``numpyro.sample(..., obs=y)``."""
         return lowrank_distribution(self.factor[self.nodes], noise, loc)
+
+
+def _bad_index(n: int):
+    def is_bad(xp, idx):
+        return xp.any((idx < 0) | (idx >= n))
+
+    return is_bad
+
+
+def _check_nodes(name: str, nodes: Any, n: int) -> Int[Array, " k"]:
+    """A 1-D integer node index array within ``[0, n)`` (``eqx.error_if`` when traced)."""
+    nodes = jnp.asarray(nodes)
+    if nodes.ndim != 1 or not jnp.issubdtype(nodes.dtype, jnp.integer):
+        raise ValueError(
+            f"{name} must be a 1-D integer index array, got shape {nodes.shape}, dtype {nodes.dtype}"
+        )
+    return check_value(name, nodes, _bad_index(n), f"lie in [0, {n}) (node indices of the graph)")
 
 
 def graph_gp(features: Any, nodes: Any = None) -> GraphGP:
@@ -60,13 +78,13 @@ def graph_gp(features: Any, nodes: Any = None) -> GraphGP:
     Args:
         features: ``(N, N)`` arrays or BCOO matrices from :func:`graph_random_features`.
         nodes: indices of the observed nodes (default: all ``N``).
+
+    Traceable: ``features`` and ``nodes`` may be traced (e.g. inside a NumPyro model under
+    NUTS); out-of-range ``nodes`` (and ``nodes_new`` in :meth:`GraphGP.predict`) raise a
+    ``ValueError``, or an ``EqxRuntimeError`` under ``jit``, instead of being clamped.
     """
     phi, phi2 = _feature_pair(features)
     factor = phi if phi2 is phi else jnp.concatenate([phi, phi2], axis=1) / np.sqrt(2.0)
     n = factor.shape[0]
-    nodes = jnp.arange(n) if nodes is None else jnp.asarray(nodes)
-    if nodes.ndim != 1 or not jnp.issubdtype(nodes.dtype, jnp.integer):
-        raise ValueError(f"nodes must be a 1-D integer index array, got shape {nodes.shape}, dtype {nodes.dtype}")
-    if nodes.size and (int(nodes.min()) < 0 or int(nodes.max()) >= n):
-        raise ValueError(f"nodes must lie in [0, {n}), got range [{int(nodes.min())}, {int(nodes.max())}]")
+    nodes = jnp.arange(n) if nodes is None else _check_nodes("nodes", nodes, n)
     return GraphGP(factor=factor, nodes=nodes)

@@ -21,6 +21,29 @@ probability :math:`(1-p)^k \prod 1/\deg(v_t)`, so :math:`E[\phi_i] = \sum_k f_k 
 Two independent walk sets give :math:`\Phi, \Phi'` and :math:`E[\Phi\Phi'^\top] = F(W)^2 = K`,
 diagonal included.
 
+**Choice of p_halt (variance).** For non-negative :math:`f_k` the second moment of one walk's
+contribution to :math:`\phi_i` is at least :math:`\sum_k f_k^2\, E[\text{load}_k^2] = \sum_k f_k^2
+(Q^k\mathbf 1)_i/(1-p)^k`, summed over the paths of length :math:`k` with probability
+:math:`(1-p)^k\prod 1/\deg` and squared load :math:`\prod (W_{vj}\deg(v))^2/(1-p)^{2k}`, where
+:math:`Q_{vj} = W_{vj}^2\deg(v)` (``deg`` = number of neighbours). Its spectral radius
+:math:`\rho` is at most the largest column sum :math:`\max_j \sum_v W_{vj}^2 \deg(v)`, which is
+exactly 1 for an unweighted graph, whatever its degrees (:math:`Q = A D^{-1}`); weighted graphs
+can have :math:`\rho > 1`. With :math:`r = \limsup |f_k|^{1/k}` (``growth_rate``: :math:`s =
+\sigma^2/(1+\sigma^2)` for the regularised Laplacian, 0 for diffusion and finite series) the
+variance is finite iff
+
+.. math:: p < 1 - \rho\, r^2 .
+
+An explicit ``p_halt`` outside it raises ``ValueError``. The default minimises variance times
+cost (expected walk length :math:`1/p`): for ``d = 2`` the variance is
+:math:`\propto (1-p)/(1-p-\rho s^2)`, and :math:`(1-p)/(p(1-p-\rho s^2))` is smallest at
+
+.. math:: p_\text{halt} = 1 - \sqrt\rho\, r \quad (= 1/(1+\sigma^2) \text{ on unweighted graphs}),
+
+i.e. 0.5, 0.2, 0.059 for :math:`\sigma = 1, 2, 4`, with mean walk length :math:`1 + \sigma^2`.
+The default is :math:`\min(0.5, 1 - \sqrt\rho\, r)`: for :math:`\sigma < 1` (and for diffusion and
+finite series, :math:`r = 0`) walks are short anyway and 0.5 buys accuracy per walk.
+
 One uniform :math:`u` per walk and step decides both: halt if :math:`u < p`, else move to
 neighbour number :math:`\lfloor \deg(v)\,(u - p)/(1 - p) \rfloor` (given :math:`u \ge p`,
 :math:`(u-p)/(1-p)` is uniform on :math:`[0, 1)`).
@@ -76,6 +99,10 @@ class AbstractWalkSeries(eqx.Module):
     def coefficient(self, k: Int[Array, "*shape"]) -> Float[Array, "*shape"]:
         """:math:`f_k` for integer step counts ``k >= 0``."""
 
+    def growth_rate(self) -> Float[Array, ""] | None:
+        r""":math:`\limsup_k |f_k|^{1/k}` (sets the admissible ``p_halt``), ``None`` if unknown."""
+        return None
+
 
 class RegularizedLaplacianSeries(AbstractWalkSeries):
     r""":math:`f_k = (1+\sigma^2)^{-d/2}\,\Gamma(k+d/2)/(\Gamma(d/2)\,k!)\,(\sigma^2/(1+\sigma^2))^k`."""
@@ -94,6 +121,10 @@ class RegularizedLaplacianSeries(AbstractWalkSeries):
         )
         return jnp.exp(log_f)
 
+    def growth_rate(self):
+        s2 = jnp.asarray(self.sigma) ** 2
+        return s2 / (1.0 + s2)
+
 
 class DiffusionSeries(AbstractWalkSeries):
     r""":math:`f_k = e^{-\beta/2} (\beta/2)^k / k!` (diffusion kernel :math:`e^{-\beta\tilde L}`)."""
@@ -104,6 +135,9 @@ class DiffusionSeries(AbstractWalkSeries):
         h = jnp.asarray(self.beta) / 2
         k = jnp.asarray(k)
         return jnp.exp(-h + k * jnp.log(h) - gammaln(k + 1.0))
+
+    def growth_rate(self):
+        return jnp.asarray(0.0)
 
 
 class SquareRootSeries(AbstractWalkSeries):
@@ -137,6 +171,9 @@ class SquareRootSeries(AbstractWalkSeries):
         k = jnp.asarray(k)
         n = self.f.shape[0]
         return jnp.where(k < n, self.f[jnp.clip(k, 0, n - 1)], 0.0)
+
+    def growth_rate(self):
+        return jnp.asarray(0.0)
 
 
 # ----------------------------------------------------------------------------- walks
@@ -230,14 +267,64 @@ def _sparse_rows(walks: _Walks, key, nodes, valid, max_len: int, dtype):
 
 def _default_max_len(series, p_halt, n_nodes: int, n_walks: int) -> int:
     """Static walk cap for sparse features (see the module docstring)."""
-    if not (is_concrete(p_halt) and all(is_concrete(x) for x in jax.tree_util.tree_leaves(series))):
+    if not all(is_concrete(x) for x in jax.tree_util.tree_leaves(series)):
         raise ValueError("max_walk_length must be given for sparse features under jit")
+    if not is_concrete(p_halt):  # a default p_halt from a traced graph: the series tail decides
+        p_halt = _P_MIN
     l_surv = math.ceil(math.log(1e-6 / (n_nodes * n_walks)) / math.log1p(-float(p_halt)))
     f = np.abs(np.asarray(series.coefficient(jnp.arange(max(l_surv, 1) + 1)), np.float64))
     tail = np.cumsum(f[::-1])[::-1]  # tail[k] = sum_{j >= k} |f_j|
     ok = np.nonzero(tail <= 1e-7 * tail[0])[0]
     l_tail = int(ok[0]) - 1 if ok.size else l_surv
     return max(1, min(l_surv, l_tail))
+
+
+def _load_growth(graph: Graph) -> Array:
+    r"""Upper bound :math:`\max_j \sum_v W_{vj}^2 \deg(v)` on the second-moment growth :math:`\rho(Q)`.
+
+    Exactly 1 for an unweighted graph with an edge (0 without edges); see the module doc.
+    """
+    w = graph.normalized_weights()
+    nn = graph.n_neighbors.astype(w.dtype)
+    col = jax.ops.segment_sum(w * w * nn[graph.rows], graph.indices, num_segments=graph.n_nodes)
+    return jnp.max(col, initial=0.0)
+
+
+_P_MIN = 1e-4  # smallest default p_halt (mean walk length 1e4), reached for sigma ~ 100
+
+
+def _default_p_halt(series: AbstractWalkSeries, rho):
+    """``min(0.5, 1 - sqrt(rho) r)`` (module doc), 0.5 if r is unknown; concrete when possible."""
+    r = series.growth_rate()
+    if r is None:
+        return 0.5
+    r = jnp.asarray(r)
+    p = jnp.minimum(1.0 - jnp.sqrt(rho) * r, 0.5)
+    if is_concrete(p):
+        if float(rho) * float(r) ** 2 >= 1.0:
+            raise ValueError(
+                f"no p_halt gives the GRF estimator a finite variance on this weighted graph: the "
+                f"series grows like {float(r):.4g}^k and the walk loads' second moment like "
+                f"{float(rho):.4g}^k per step (rho r^2 = {float(rho) * float(r) ** 2:.4g} >= 1); lower "
+                f"sigma or rescale the edge weights"
+            )
+        return float(max(float(p), _P_MIN))
+    return jnp.maximum(p, _P_MIN)
+
+
+def _check_p_halt(series: AbstractWalkSeries, rho, p_halt) -> None:
+    """``ValueError`` for an explicit ``p_halt >= 1 - rho r^2`` (infinite variance)."""
+    r = series.growth_rate()
+    if r is None or not (is_concrete(r) and is_concrete(rho) and is_concrete(p_halt)):
+        return
+    bound = 1.0 - float(rho) * float(r) ** 2
+    if float(p_halt) >= bound:
+        raise ValueError(
+            f"p_halt = {float(p_halt):.4g} gives the GRF estimator infinite variance: with walk "
+            f"series growth r = {float(r):.4g} (r = sigma^2/(1+sigma^2) for the regularised "
+            f"Laplacian) and load growth rho = {float(rho):.4g}, p_halt must be < 1 - rho r^2 = "
+            f"{bound:.4g}; the default p_halt=None picks 1 - sqrt(rho) r = {1 - float(rho) ** 0.5 * float(r):.4g}"
+        )
 
 
 _KERNELS = ("regularized_laplacian", "diffusion")
@@ -249,7 +336,7 @@ def graph_random_features(
     adjacency: Any,
     *,
     n_walks: int,
-    p_halt: float = 0.5,
+    p_halt: float | None = None,
     sigma: float = 1.0,
     kernel: str | AbstractWalkSeries = "regularized_laplacian",
     d: float = 2,
@@ -267,7 +354,11 @@ def graph_random_features(
         adjacency: symmetric non-negative adjacency (dense, BCOO, scipy.sparse, networkx
             or :class:`~probkit.kernels.graph.Graph`; convert once with ``as_graph`` to jit).
         n_walks: walks per node ``m``.
-        p_halt: halting probability in (0, 1).
+        p_halt: halting probability in (0, 1). Default ``min(0.5, 1 - sqrt(rho) r)``, i.e.
+            ``min(0.5, 1 / (1 + sigma^2))`` for the regularised Laplacian on an unweighted
+            graph, 0.5 for diffusion; an explicit value must satisfy ``p_halt < 1 - rho r^2`` (finite variance,
+            module doc: ``1 - s^2``, ``s = sigma^2/(1+sigma^2)``, on unweighted graphs), else
+            ``ValueError``.
         sigma, d: regularised Laplacian kernel :math:`(I + \sigma^2\tilde L)^{-d}`.
         kernel: ``"regularized_laplacian"``, ``"diffusion"`` (uses ``beta``) or an
             :class:`AbstractWalkSeries`.
@@ -280,7 +371,8 @@ def graph_random_features(
         ``(Phi, Phi2)``, each ``(N, N)``, from independent walk sets.
     """
     n_walks = check_positive_int("n_walks", n_walks)
-    check_open_interval("p_halt", p_halt, 0.0, 1.0)
+    if p_halt is not None:
+        check_open_interval("p_halt", p_halt, 0.0, 1.0)
     check_choice("variant", variant, _VARIANTS)
     if max_walk_length is not None:
         max_walk_length = check_positive_int("max_walk_length", max_walk_length)
@@ -298,10 +390,20 @@ def graph_random_features(
     graph = as_graph(adjacency)
     n = graph.n_nodes
     dtype = graph.weights.dtype
+    rho = _load_growth(graph)
+    if p_halt is None:
+        p_halt = _default_p_halt(series, rho)
+    else:
+        _check_p_halt(series, rho, p_halt)
+    indices, w = graph.indices, graph.normalized_weights()
+    if indices.shape[0] == 0:
+        # no edge at all (e.g. one node): every walk halts at once, phi = f_0 I exactly; one
+        # dummy entry keeps the (never taken) neighbour gather in bounds
+        indices, w = jnp.zeros((1,), indices.dtype), jnp.zeros((1,), w.dtype)
     walks = _Walks(
         indptr=graph.indptr,
-        indices=graph.indices,
-        w=graph.normalized_weights(),
+        indices=indices,
+        w=w,
         series=series,
         p_halt=jnp.asarray(p_halt, dtype),
         n_walks=n_walks,

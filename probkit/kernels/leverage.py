@@ -13,20 +13,29 @@ so small scores keep their relative accuracy. Cost :math:`O(n^3)`, memory :math:
 from __future__ import annotations
 
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float
 
-from .._validate import check_finite, check_ndim, check_positive
+from .._validate import check_ndim, check_positive, check_real_dtype, check_value, checked_finite
 
 
 def _check_gram(K: Array) -> Array:
     K = jnp.asarray(K)
+    check_real_dtype("K", K)
     if not jnp.issubdtype(K.dtype, jnp.floating):
         K = K.astype(jnp.result_type(float))
     check_ndim("K", K, 2)
     if K.shape[0] != K.shape[1]:
         raise ValueError(f"K must be a square matrix, got shape {K.shape}")
-    check_finite("K", K)
-    return K
+    K = checked_finite("K", K)
+    return check_value("K", K, _not_symmetric, "be symmetric (a kernel gram matrix)")
+
+
+def _not_symmetric(xp, K):
+    """Asymmetric beyond sqrt(eps) max|K| (the rounding of a computed gram passes)."""
+    K = xp.where(xp.isfinite(K), K, 0)
+    tol = float(np.sqrt(np.finfo(K.dtype).eps)) * (xp.max(xp.abs(K)) if K.size else 0)
+    return xp.any(xp.abs(K - K.T) > tol)
 
 
 def _shrink_ratios(K: Array, gamma) -> tuple[Array, Array]:

@@ -249,6 +249,8 @@ def _validate(X, kernel, gamma, eps, eps_high, qbar, chunk_size, max_dict_size, 
     check_positive("gamma", gamma)
     check_open_interval("eps", eps, 0.0, eps_high)
     n = X.shape[0]
+    if n == 0:
+        raise ValueError("X must hold at least one point (got 0 rows)")
     qbar = default_qbar(n, float(eps)) if qbar is None else check_positive_int("qbar", qbar)
     per_part = -(-n // n_parts)
     if max_dict_size is None:
@@ -260,13 +262,18 @@ def _validate(X, kernel, gamma, eps, eps_high, qbar, chunk_size, max_dict_size, 
     return X, qbar, chunk_size, max_dict_size
 
 
-def _finish(dic: Dictionary, overflow) -> Dictionary:
-    """Raise on overflow (ValueError outside jit, EqxRuntimeError inside)."""
+def _finish(dic: Dictionary, overflow, compact: bool = True) -> Dictionary:
+    """Raise on overflow (ValueError outside jit, EqxRuntimeError inside); drop empty slots.
+
+    Compacting needs concrete values: under ``jit`` / ``vmap`` the padded dictionary is kept.
+    """
     if is_concrete(overflow):
         if bool(overflow):
             raise ValueError(_OVERFLOW_MSG)
     else:
         dic = eqx.error_if(dic, overflow, _OVERFLOW_MSG)
+    if compact and is_concrete(dic.mask):
+        dic = dic.compact()
     return dic
 
 
@@ -280,6 +287,7 @@ def squeak(
     qbar: int | None = None,
     chunk_size: int | None = None,
     max_dict_size: int | None = None,
+    compact: bool = True,
 ) -> Dictionary:
     r"""Sample a Nyström dictionary by approximate ridge leverage scores in one pass.
 
@@ -294,9 +302,12 @@ def squeak(
         chunk_size: points absorbed per step (default ``max_dict_size // 2``).
         max_dict_size: slots of the dictionary (default ``min(n, 1024)``); a ``ValueError``
             asks to raise it when more points survive.
+        compact: drop the unused slots (default). A Nyström GP costs :math:`O(n M^2)` in the
+            dictionary's capacity :math:`M`, used or not (2.6x slower per gradient with the
+            padded default capacity); under ``jit``/``vmap`` the padded form is returned.
 
     Returns:
-        A :class:`Dictionary` of capacity ``max_dict_size``; :math:`O(n\, m^2)` time for a
+        A :class:`Dictionary` (compact, or of capacity ``max_dict_size``); :math:`O(n\, m^2)` time for a
         dictionary of ``m`` points (rounded up to a multiple of ``max_dict_size / 8``) with
         ``chunk_size`` of order ``m``, memory :math:`O(nd + M^2)` for ``M = max_dict_size``.
     """
@@ -307,7 +318,7 @@ def squeak(
     dic, overflow = _run_squeak(
         key, chunks, idx, mask, kernel, gamma=gamma, const=1.0 - eps, qbar=qbar, capacity=capacity
     )
-    return _finish(dic, overflow)
+    return _finish(dic, overflow, compact)
 
 
 @eqx.filter_jit

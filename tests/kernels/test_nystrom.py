@@ -48,3 +48,24 @@ def test_bad_input():
         nystrom(X, d, RBF(lengthscale=jnp.ones(3)))
     with pytest.raises(ValueError, match="m must be at most"):
         uniform_dictionary(jax.random.PRNGKey(0), X, 6)
+
+
+@pytest.mark.parametrize("n", [2000, pytest.param(10_000, marks=pytest.mark.slow)])
+def test_float32_default_jitter(n):
+    """Regression (issue 24.3): dense 1-D data in float32 gave an all-NaN Nystrom gram (n = 1500).
+
+    n points on [0, 10], RBF(0.5), 300 uniform dictionary points: the default jitter
+    (10 eps tr A) factorises; the approximation is accurate to ~1e-4 on a block of K. An
+    explicit jitter far below float32's resolution fails the factorisation and raises.
+    """
+    X = jnp.linspace(0.0, 10.0, n, dtype=jnp.float32)[:, None]
+    k = RBF(lengthscale=0.5)
+    dic = uniform_dictionary(jax.random.PRNGKey(0), X, 300)
+    ny = nystrom(X, dic, k)
+    F = ny.features(X[:: n // 200])
+    assert np.all(np.isfinite(np.asarray(ny.transform)))
+    np.testing.assert_allclose(F @ F.T, k.gram(X[:: n // 200]), atol=2e-3)
+    y = jnp.sin(X[:, 0])
+    assert np.isfinite(float(ny.gp_log_likelihood(y, 0.01)))
+    with pytest.raises(ValueError, match="Nystrom factorisation must be finite"):
+        nystrom(X, dic, k, jitter=1e-15)

@@ -101,9 +101,17 @@ def test_rls_estimate_within_bounds_of_exact(setup):
         prev, _ = _squeak_scan(keys[:-1], chunks[:-1], idx[:-1], mask[:-1], k, **kw)
         union = _concat(prev, _chunk_dictionary(chunks[-1], idx[-1], mask[-1], qbar))
         final, _ = _merge_shrink(keys[-1], k, union, CAP, GAMMA, 1.0 - EPS)
-        ref = squeak(key, X, k, gamma=GAMMA, eps=EPS, qbar=qbar, max_dict_size=CAP, chunk_size=CHUNK)
+        ref = squeak(key, X, k, gamma=GAMMA, eps=EPS, qbar=qbar, max_dict_size=CAP, chunk_size=CHUNK, compact=False)
         np.testing.assert_array_equal(final.indices, ref.indices)
         np.testing.assert_allclose(final.rls, ref.rls, rtol=1e-10)
+        # regression (issue 24.4): by default the empty slots are dropped (a Nystrom GP costs
+        # O(n M^2) in the capacity M, used or not); the same compiled pass, so no extra cost
+        d = squeak(key, X, k, gamma=GAMMA, eps=EPS, qbar=qbar, max_dict_size=CAP, chunk_size=CHUNK)
+        used = np.asarray(ref.mask)
+        assert ref.capacity == CAP and 0 < used.sum() < CAP
+        assert d.capacity == int(d.size) == used.sum() and bool(np.all(np.asarray(d.mask)))
+        np.testing.assert_array_equal(d.indices, np.asarray(ref.indices)[used])
+        np.testing.assert_allclose(d.weights, np.asarray(ref.weights)[used])
 
         m = np.asarray(union.mask)
         ui, w = np.asarray(union.indices)[m], np.asarray(union.weights)[m]
@@ -160,3 +168,4 @@ def test_bucketed_estimate_equals_all_slots(setup, size):
         np.testing.assert_allclose(fast, full, rtol=1e-10, atol=1e-12)
         both = jax.vmap(lambda u: _estimate_rls_compact(k, u, cap, GAMMA, 1 - EPS))(jax.tree.map(lambda a: jnp.stack([a, a]), union))
         np.testing.assert_allclose(both, jnp.stack([full, full]), rtol=1e-10, atol=1e-12)
+
