@@ -11,7 +11,7 @@ import numpy as np
 from jax import lax
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
-from .._validate import check_positive_int
+from .._validate import check_positive, check_positive_int
 from ._base import AbstractBijection
 from ._utils import check_dim, check_vector
 from .transformer import AbstractTransformer, AffineTransformer
@@ -41,16 +41,23 @@ class MADE(eqx.Module):
 
     Degrees: inputs ``1..D``; hidden units ``(j mod (D-1)) + 1``; a hidden unit sees
     inputs with degree ≤ its own, output ``i`` sees hidden units with degree < ``i``.
-    The last layer starts at zero.
+    The last layer starts at zero. Its output is multiplied by ``out_scale`` (a fixed
+    number): under Adam, whose steps have a size set by the learning rate whatever
+    the gradient's scale, this slows the transformer parameters' change by the
+    same factor without changing where the optimiser can go.
     """
 
     layers: tuple[_MaskedLinear, ...]
     activation: Callable
     dim: int = eqx.field(static=True)
     n_params: int = eqx.field(static=True)
+    out_scale: float = eqx.field(static=True, default=1.0)
 
-    def __init__(self, key, dim: int, n_params: int, *, width: int = 32, depth: int = 2, activation=jax.nn.tanh):
+    def __init__(self, key, dim: int, n_params: int, *, width: int = 32, depth: int = 2, activation=jax.nn.tanh,
+                 out_scale: float = 1.0):
         self.dim = check_dim("dim", dim)
+        check_positive("out_scale", out_scale)
+        self.out_scale = float(out_scale)
         self.n_params = check_positive_int("n_params", n_params)
         width = check_positive_int("width", width)
         depth = check_positive_int("depth", depth)
@@ -73,7 +80,10 @@ class MADE(eqx.Module):
         h = x
         for layer in self.layers[:-1]:
             h = self.activation(layer(h))
-        return self.layers[-1](h).reshape(self.dim, self.n_params)
+        out = self.layers[-1](h)
+        if self.out_scale != 1.0:
+            out = self.out_scale * out
+        return out.reshape(self.dim, self.n_params)
 
 
 class MaskedAutoregressive(AbstractBijection):
@@ -97,9 +107,11 @@ class MaskedAutoregressive(AbstractBijection):
         width: int = 32,
         depth: int = 2,
         activation: Callable = jax.nn.tanh,
+        out_scale: float = 1.0,
     ):
         self.transformer = AffineTransformer() if transformer is None else transformer
-        self.made = MADE(key, dim, self.transformer.num_params, width=width, depth=depth, activation=activation)
+        self.made = MADE(key, dim, self.transformer.num_params, width=width, depth=depth, activation=activation,
+                         out_scale=out_scale)
 
     def transform_and_log_det(self, x):
         check_vector("x", x, self.made.dim)

@@ -65,6 +65,7 @@ def neural_spline_flow(
     depth: int = 2,
     activation=jax.nn.tanh,
     affine: bool = False,
+    out_scale: float = 1.0,
 ) -> Flow:
     """Neural spline flow: autoregressive rational-quadratic spline layers (reversal between layers).
 
@@ -72,10 +73,13 @@ def neural_spline_flow(
     of ``n_bins`` bins on ``[-bound, bound]`` (identity outside). With ``affine=True``
     each spline is followed by a conditional :class:`AffineTransformer` (same MADE), so a
     layer can also shift and rescale a coordinate by any amount, which a bounded spline
-    cannot (e.g. the scale ``exp(v/2)`` of Neal's funnel).
+    cannot (e.g. the scale ``exp(v/2)`` of Neal's funnel). ``out_scale`` multiplies the
+    conditioners' outputs (see :class:`MADE`): below 1 it slows the transformers' change
+    under Adam, which keeps a spline from overshooting at large learning rates.
     """
     spline = SplineTransformer(n_bins=n_bins, bound=bound)
     if affine:
         spline = ChainTransformer((spline, AffineTransformer()))
-    make = lambda k: MaskedAutoregressive(k, dim, spline, width=width, depth=depth, activation=activation)  # noqa: E731
+    make = lambda k: MaskedAutoregressive(k, dim, spline, width=width, depth=depth, activation=activation,  # noqa: E731
+                                          out_scale=out_scale)
     return _stacked(key, dim, n_layers, make, permute=True)

@@ -4,7 +4,9 @@ from .arviz import to_arviz
 from .blackjax_kernel import BlackJAXKernel, BlackJAXState
 from .autoflow import AutoFlow
 from .automixflow import AutoMixFlow
-from .fit import fit_vi
+from .fit import VIResult, fit_vi
 from .logdensity import model_logdensity
+from .psis import psis
 
-__all__ = ["AutoFlow", "AutoMixFlow", "BlackJAXKernel", "BlackJAXState", "fit_vi", "to_arviz", "model_logdensity"]
+__all__ = ["AutoFlow", "AutoMixFlow", "BlackJAXKernel", "BlackJAXState", "VIResult", "fit_vi", "psis", "to_arviz",
+           "model_logdensity"]

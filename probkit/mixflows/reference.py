@@ -171,13 +171,32 @@ def laplace_reference(
     Raises ``ValueError`` when the optimum is not finite or the Hessian there is not
     negative definite.
     """
-    import optax
-
     steps = check_positive_int("steps", steps)
     check_choice("covariance", covariance, ("diagonal", "full"))
     init = as_float_array("init", init, 1, "a 1-D vector")
     check_finite("init", init)
     check_logdensity(logdensity_fn, init, finite=False)
+    x, hess = laplace_mode_and_hessian(logdensity_fn, init, steps=steps, tol=tol)
+    if not (bool(jnp.all(jnp.isfinite(x))) and bool(jnp.all(jnp.isfinite(hess)))):
+        raise ValueError("laplace_reference: the optimum or its Hessian is not finite")
+    evals, evecs = jnp.linalg.eigh(0.5 * (hess + hess.T))
+    if not bool(jnp.all(evals > 0)):
+        raise ValueError("laplace_reference: the Hessian at the optimum is not negative definite")
+    if covariance == "full":
+        return FullRankGaussianReference.from_covariance(x, (evecs / evals) @ evecs.T)
+    var = jnp.sum(evecs**2 / evals, axis=1)
+    return GaussianReference(x, jnp.sqrt(var))
+
+
+def laplace_mode_and_hessian(logdensity_fn, init: Float[Array, " d"], *, steps: int = 500, tol: float = 1e-6):
+    r"""``(x̂, H)``: the mode ``x̂ = argmax log π`` by L-BFGS from ``init`` (at most ``steps``
+    iterations, stopping when ``max|∇ log π| ≤ tol``) and ``H = −∇² log π(x̂)``.
+
+    Traceable and unchecked (the caller decides what a non-finite mode or an indefinite
+    ``H`` means); :func:`laplace_reference` raises on them.
+    """
+    import optax
+
     opt = optax.lbfgs()
     neg = lambda x: -logdensity_fn(x)  # noqa: E731
     value_and_grad = optax.value_and_grad_from_state(neg)
@@ -193,13 +212,4 @@ def laplace_reference(
         return (optax.tree.get(state, "count") < steps) & (gmax > tol)
 
     x, _, _ = jax.lax.while_loop(cond, body, (init, opt.init(init), jnp.array(jnp.inf, init.dtype)))
-    hess = jax.hessian(neg)(x)
-    if not (bool(jnp.all(jnp.isfinite(x))) and bool(jnp.all(jnp.isfinite(hess)))):
-        raise ValueError("laplace_reference: the optimum or its Hessian is not finite")
-    evals, evecs = jnp.linalg.eigh(0.5 * (hess + hess.T))
-    if not bool(jnp.all(evals > 0)):
-        raise ValueError("laplace_reference: the Hessian at the optimum is not negative definite")
-    if covariance == "full":
-        return FullRankGaussianReference.from_covariance(x, (evecs / evals) @ evecs.T)
-    var = jnp.sum(evecs**2 / evals, axis=1)
-    return GaussianReference(x, jnp.sqrt(var))
+    return x, jax.hessian(neg)(x)
