@@ -78,6 +78,8 @@ def _check_dimension(base: AbstractBase, bijection: AbstractBijection) -> None:
 class Flow(eqx.Module):
     r"""The distribution of :math:`y = f(z)`, :math:`z \sim q_0`:
     :math:`\log q(y) = \log q_0(f^{-1}(y)) + \log|\det J_{f^{-1}}(y)|`.
+
+    The bijection must map the base's ``(D,)`` vectors to ``(D,)`` (checked once, abstractly, on construction).
     """
 
     base: AbstractBase
