@@ -9,7 +9,9 @@ A checkpoint is one file: a JSON header line, then the bytes of
 
 - :func:`save_checkpoint` writes a temporary file in the same folder, fsyncs it
   and renames it over ``path`` (:func:`os.replace` is atomic on POSIX), so a
-  kill at any moment leaves either the previous good file or the new one.
+  kill at any moment leaves either the previous good file or the new one. The
+  temporary of a killed write (``<name>.<pid>.<random>.tmp``) is removed by the
+  next save or load of that checkpoint (:func:`remove_stale_temporaries`).
 - :func:`load_checkpoint` raises a ``ValueError`` naming the file when it is
   empty, truncated, not a checkpoint, holds leaves of other shapes than the
   template, or was written under another configuration (``fingerprint``).
@@ -31,6 +33,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import tempfile
 from typing import Any, Callable
 
@@ -67,6 +70,48 @@ def check_checkpoint_path(name: str, path: str | os.PathLike | None) -> str | No
     return path
 
 
+def _temporary_name(path: str) -> re.Pattern:
+    """Names of ``path``'s temporaries: ``<name>.<pid>.<random>.tmp`` (``<name>.<random>.tmp`` before the pid)."""
+    return re.compile(re.escape(os.path.basename(path)) + r"\.(?:(\d+)\.)?[a-z0-9_]{8}\.tmp")
+
+
+def _running(pid: int) -> bool:
+    if pid == os.getpid():  # ours, and this process is not writing it now (one writer per checkpoint)
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[str]:
+    """Delete the temporaries that interrupted writes of ``path`` left in its folder.
+
+    Only files named as :func:`save_checkpoint` names them, and only those of a process
+    that no longer runs (or of this one); a write under way in another process is left
+    alone. Returns the removed paths.
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    pattern = _temporary_name(path)
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    removed = []
+    for name in names:
+        match = pattern.fullmatch(name)
+        if match is None or (match.group(1) is not None and _running(int(match.group(1)))):
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(folder, name))
+            removed.append(os.path.join(folder, name))
+    return removed
+
+
 def _jsonable(obj: Any):
     if isinstance(obj, dict):
         return {str(k): _jsonable(v) for k, v in obj.items()}
@@ -95,7 +140,8 @@ def save_checkpoint(path: str | os.PathLike, tree, *, meta: dict | None = None, 
     buf.write((json.dumps(header, allow_nan=True) + "\n").encode())
     eqx.tree_serialise_leaves(buf, tree)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+    remove_stale_temporaries(path)
+    fd, tmp = tempfile.mkstemp(prefix=f"{os.path.basename(path)}.{os.getpid()}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(buf.getvalue())
@@ -141,6 +187,7 @@ def load_checkpoint(path: str | os.PathLike, like, *, fingerprint: dict | None =
     stored fingerprint differs from ``fingerprint`` (the differing keys are named).
     """
     path = os.fspath(path)
+    remove_stale_temporaries(path)
     header = read_checkpoint_header(path)
     if fingerprint is not None:
         want, got = _jsonable(fingerprint), header.get("fingerprint", {})
@@ -286,6 +333,8 @@ def load_training_state(path: str | os.PathLike | None, like, *, fingerprint: di
     ``steps`` (the run would have to go back).
     """
     losses = np.full((steps,), np.nan, np.float32)
+    if path is not None:
+        remove_stale_temporaries(path)
     if path is None or not os.path.exists(path):
         return like, losses, 0
     path = os.fspath(path)

@@ -53,6 +53,17 @@ def check_positive_int(name: str, value: Any, *, minimum: int = 1) -> int:
     return int(value)
 
 
+def check_sample_shape(name: str, shape: Any) -> tuple[int, ...]:
+    """Require a sequence of integers >= 0 (a draw count per axis); returns it as a tuple."""
+    try:
+        dims = tuple(shape)
+    except TypeError:
+        raise TypeError(f"{name} must be a tuple of non-negative integers, got {shape!r}") from None
+    if not all(isinstance(n, numbers.Integral) and not isinstance(n, (bool, np.bool_)) and n >= 0 for n in dims):
+        raise ValueError(f"{name} must be a tuple of non-negative integers, got {shape!r}")
+    return tuple(int(n) for n in dims)
+
+
 def check_real(name: str, value: Any) -> float:
     """Require a finite real number (a Python or NumPy scalar; bools are rejected)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not np.isfinite(value):

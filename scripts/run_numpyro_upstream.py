@@ -10,7 +10,7 @@ NumPyro's repository at the tag of ``numpyro.__version__``; the PyPI sdist of 0.
 ships ``test/*.py`` but not ``test/infer``). Nothing is vendored: the test files
 are copied into a temporary directory and rewritten there (Python's ``ast``):
 
-- every ``@pytest.mark.parametrize`` over ``auto_class`` gets, for each row with
+- every ``@pytest.mark.parametrize`` over ``auto_class`` (or ``guide_cls``) gets, for each row with
   ``AutoDiagonalNormal`` (NumPyro's generic continuous guide), the same row with
   :class:`probkit.infer.AutoFlow` and :class:`probkit.infer.AutoMixFlow`; every
   parametrize over ``kernel_cls`` gets, for each row with ``NUTS``, a row with
@@ -39,6 +39,7 @@ import ast
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -75,7 +76,7 @@ def _extra(cls):
 def extend(argnames, argvalues):
     """``argvalues`` plus the probkit rows (see the script's docstring)."""
     names = [n.strip() for n in argnames.split(",")] if isinstance(argnames, str) else list(argnames)
-    slots = [i for i, n in enumerate(names) if n in ("auto_class", "kernel_cls")]
+    slots = [i for i, n in enumerate(names) if n in ("auto_class", "guide_cls", "kernel_cls")]
     if not slots:
         return argvalues
     slot, single = slots[0], len(names) == 1
@@ -122,6 +123,9 @@ class _Rewrite(ast.NodeTransformer):
         return node
 
 
+#: parametrisation names over the guide / kernel class (their rows get the probkit classes)
+CLASS_PARAMETERS = ("auto_class", "guide_cls", "kernel_cls")
+
 #: NumPyro class used directly in a test (not through a parametrisation) -> the probkit copies of that test
 DIRECT = {"NUTS": ("BlackJAXNUTS",), "AutoDiagonalNormal": ("AutoFlow", "AutoMixFlow")}
 
@@ -137,7 +141,7 @@ class _Substitute(ast.NodeTransformer):
 
 
 def _parametrized_over_class(fn: ast.FunctionDef) -> bool:
-    return any("auto_class" in ast.unparse(d) or "kernel_cls" in ast.unparse(d) for d in fn.decorator_list)
+    return any(name in ast.unparse(d) for d in fn.decorator_list for name in CLASS_PARAMETERS)
 
 
 def _direct_copies(tree: ast.Module) -> None:
@@ -190,6 +194,8 @@ def summarise(junit: Path) -> tuple[str, int]:
     failures: dict[str, list] = defaultdict(list)
     for case in ET.parse(junit).getroot().iter("testcase"):
         name = case.get("name", "")
+        if not name.startswith("test"):  # pytest's own entries (e.g. the interrupted session), not a test case
+            continue
         ids = name[name.find("[") + 1 : -1] if "[" in name else ""
         direct = name.split("[")[0].rsplit("__", 1)[-1]
         cls = direct if direct in PROBKIT_CLASSES else next(
@@ -256,8 +262,12 @@ def main(argv=None) -> int:
                     (tmp / parent).mkdir(parents=True, exist_ok=True)
                     shutil.copy(args.src / parent / "conftest.py", tmp / parent / "conftest.py")
         junit = tmp / "junit.xml"
-        cmd = [sys.executable, "-m", "pytest", *[str(tmp / f) for f in args.files], "--rootdir", str(tmp),
-               "-p", "no:cacheprovider", "-q", "-o", "addopts=", f"--junitxml={junit}"]
+        # SIGINT restored to KeyboardInterrupt: a background shell starts its jobs with SIGINT ignored, and
+        # --timeout relies on pytest ending the session (and writing the junit report) on SIGINT
+        run_pytest = ("import signal, sys, pytest; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                      "sys.exit(pytest.main(sys.argv[1:]))")
+        cmd = [sys.executable, "-c", run_pytest, *[str(tmp / f) for f in args.files], "--rootdir", str(tmp),
+               "-p", "no:cacheprovider", "-v", "-o", "addopts=", f"--junitxml={junit}"]
         config = args.src / "pyproject.toml"
         if config.is_file():
             cmd += ["-c", str(config)]
@@ -267,9 +277,17 @@ def main(argv=None) -> int:
         if args.devices:
             flag = f"--xla_force_host_platform_device_count={args.devices}"
             env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {flag}".strip()
+        proc = subprocess.Popen(cmd + extra, env=env, cwd=tmp)
         try:
-            subprocess.run(cmd + extra, env=env, cwd=tmp, timeout=args.timeout, check=False)
+            proc.wait(timeout=args.timeout)
         except subprocess.TimeoutExpired:
+            # SIGINT, not a kill: pytest then ends the session and writes the junit report of the finished cases
+            proc.send_signal(signal.SIGINT)
+            try:  # the interrupt lands when the running test returns to Python (a compiled loop may take minutes)
+                proc.wait(timeout=300)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
             print(f"pytest stopped after {args.timeout} s; the report covers the finished cases", file=sys.stderr)
         if not junit.is_file():
             print("pytest wrote no report (collection failed?)", file=sys.stderr)

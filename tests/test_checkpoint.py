@@ -84,3 +84,43 @@ def test_save_on_interrupt():
     with save_on_interrupt(lambda: saved.append(2)):
         pass
     assert saved == [1]
+
+
+KILLED_WRITE = """
+import numpy as np
+from probkit._checkpoint import save_checkpoint
+for v in range(2):
+    save_checkpoint({path!r}, {{"w": np.full(3, v, np.float32)}}, meta={{"v": v}})
+"""
+
+
+@pytest.mark.slow
+def test_temporary_of_a_killed_write_is_removed_by_the_next_load(tmp_path):
+    """SIGKILL halfway through the second write leaves the first file and a half-written
+    temporary; the next load returns the first file and deletes the temporary."""
+    from checkpoint_helpers import kill_during_checkpoint_write
+
+    path = tmp_path / "ck.eqx"
+    kill_during_checkpoint_write(KILLED_WRITE.format(path=str(path)), save_number=2)
+    assert sorted(p.name.endswith(".tmp") for p in tmp_path.iterdir()) == [False, True]
+    tree, meta = load_checkpoint(path, {"w": np.zeros(3, np.float32)})
+    assert meta == {"v": 0}
+    np.testing.assert_array_equal(tree["w"], np.zeros(3))
+    assert [p.name for p in tmp_path.iterdir()] == ["ck.eqx"]
+
+
+def test_save_removes_only_stale_temporaries_of_its_checkpoint(tmp_path):
+    """Removed: temporaries of ``ck.eqx`` from a finished process, from this one, and the
+    pid-less names of earlier versions. Kept: a write under way in a running process
+    (the parent), another checkpoint's temporaries and files of other names."""
+    import subprocess
+
+    done = subprocess.Popen(["true"])
+    done.wait()
+    stale = [f"ck.eqx.{done.pid}.k3j_x9q2.tmp", f"ck.eqx.{os.getpid()}.abcdefgh.tmp", "ck.eqx.zz8_1q0w.tmp"]
+    kept = [f"ck.eqx.{os.getppid()}.abcdefgh.tmp", f"other.eqx.{done.pid}.abcdefgh.tmp", "ck.eqx.bak",
+            "ck.eqx.abc.tmp", "xck.eqx.zz8_1q0w.tmp"]
+    for name in stale + kept:
+        (tmp_path / name).write_bytes(b"half")
+    save_checkpoint(tmp_path / "ck.eqx", _tree())
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(kept + ["ck.eqx"])

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from .._validate import check_positive_int
+from .._validate import check_positive_int, check_real_dtype
 
 #: ``softplus(x + _SP1) = 1`` at ``x = 0``: parameters initialised at zero give unit scales.
 _SP1 = float(np.log(np.expm1(1.0)))
@@ -63,3 +63,17 @@ def mlp(key, in_size: int, out_size: int, width: int, depth: int, activation=jax
 def check_dim(name: str, dim, minimum: int = 1) -> int:
     """Validate a dimension argument."""
     return check_positive_int(name, dim, minimum=minimum)
+
+
+def check_vector(name: str, x, dim: int) -> None:
+    """Require one real vector of shape ``(dim,)``: a bijection acts on single vectors of its own dimension.
+
+    Shape and dtype are static, so this also holds under ``jit``/``vmap`` (where a wrong
+    length would otherwise be broadcast or have its gather indices clamped).
+    """
+    check_real_dtype(name, x)
+    if jnp.shape(x) != (dim,):
+        raise ValueError(
+            f"{name} must be one vector of shape ({dim},) (the bijection's dimension; batch with jax.vmap), "
+            f"got shape {jnp.shape(x)}"
+        )

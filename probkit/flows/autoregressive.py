@@ -13,7 +13,7 @@ from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
 from .._validate import check_positive, check_positive_int
 from ._base import AbstractBijection
-from ._utils import check_dim
+from ._utils import check_dim, check_vector
 from .transformer import AbstractTransformer, AffineTransformer
 
 
@@ -114,10 +114,13 @@ class MaskedAutoregressive(AbstractBijection):
                          out_scale=out_scale)
 
     def transform_and_log_det(self, x):
+        check_vector("x", x, self.made.dim)
         y, ld = jax.vmap(self.transformer.transform_and_log_det)(x, self.made(x))
         return y, jnp.sum(ld)
 
     def inverse_and_log_det(self, y):
+        check_vector("y", y, self.made.dim)
+
         def body(_, x):
             return jax.vmap(self.transformer.inverse_and_log_det)(y, self.made(x))[0]
 

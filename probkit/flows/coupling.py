@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from jaxtyping import PRNGKeyArray
 
 from ._base import AbstractBijection
-from ._utils import check_dim, mlp
+from ._utils import check_dim, check_vector, mlp
 from .transformer import AbstractTransformer, AffineTransformer
 
 
@@ -47,11 +47,13 @@ class Coupling(AbstractBijection):
         return self.conditioner(x_cond).reshape(self.dim - self.split, self.transformer.num_params)
 
     def transform_and_log_det(self, x):
+        check_vector("x", x, self.dim)
         x1, x2 = x[: self.split], x[self.split :]
         y2, ld = jax.vmap(self.transformer.transform_and_log_det)(x2, self._params(x1))
         return jnp.concatenate([x1, y2]), jnp.sum(ld)
 
     def inverse_and_log_det(self, y):
+        check_vector("y", y, self.dim)
         y1, y2 = y[: self.split], y[self.split :]
         x2, ld = jax.vmap(self.transformer.inverse_and_log_det)(y2, self._params(y1))
         return jnp.concatenate([y1, x2]), jnp.sum(ld)

@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from .._validate import check_real_dtype, check_sample_shape
 from ._base import AbstractBijection
 from ._utils import check_dim
 
@@ -44,7 +45,7 @@ class StandardNormal(AbstractBase):
         return -0.5 * jnp.sum(x * x, axis=-1) - 0.5 * self.dim * math.log(2 * math.pi)
 
     def sample_and_log_prob(self, key, sample_shape=()):
-        z = jax.random.normal(key, tuple(sample_shape) + (self.dim,))
+        z = jax.random.normal(key, check_sample_shape("sample_shape", sample_shape) + (self.dim,))
         return z, self.log_prob(z)
 
     def to_numpyro(self):
@@ -60,9 +61,25 @@ def _batched(fn, x):
     return jax.tree.map(lambda a: a.reshape(batch + a.shape[1:]), out)
 
 
+def _check_dimension(base: AbstractBase, bijection: AbstractBijection) -> None:
+    """The bijection must map the base's ``(D,)`` vectors to ``(D,)`` vectors with a scalar log-det (traced once, abstractly)."""
+    d = base.dim
+    try:
+        y, ld = jax.eval_shape(bijection.transform_and_log_det, jax.ShapeDtypeStruct((d,), jnp.result_type(float)))
+    except (ValueError, TypeError, IndexError) as err:
+        raise ValueError(f"bijection does not act on vectors of the base's dimension {d}: {err}") from err
+    if y.shape != (d,) or ld.shape != ():
+        raise ValueError(
+            f"bijection maps the base's vectors of shape ({d},) to shape {y.shape} (log-det shape {ld.shape}); "
+            f"expected ({d},) and ()"
+        )
+
+
 class Flow(eqx.Module):
     r"""The distribution of :math:`y = f(z)`, :math:`z \sim q_0`:
     :math:`\log q(y) = \log q_0(f^{-1}(y)) + \log|\det J_{f^{-1}}(y)|`.
+
+    The bijection must map the base's ``(D,)`` vectors to ``(D,)`` (checked once, abstractly, on construction).
     """
 
     base: AbstractBase
@@ -73,6 +90,7 @@ class Flow(eqx.Module):
             raise TypeError(f"base must be a probkit.flows base distribution, got {type(base).__name__}")
         if not isinstance(bijection, AbstractBijection):
             raise TypeError(f"bijection must be an AbstractBijection, got {type(bijection).__name__}")
+        _check_dimension(base, bijection)
         self.base = base
         self.bijection = bijection
 
@@ -82,12 +100,13 @@ class Flow(eqx.Module):
         return self.base.dim
 
     def _check(self, x):
+        check_real_dtype("x", x)
         if jnp.ndim(x) < 1 or jnp.shape(x)[-1] != self.dim:
             raise ValueError(f"x must have last axis of size {self.dim} (the flow dimension), got shape {jnp.shape(x)}")
 
     def sample_and_log_prob(self, key: PRNGKeyArray, sample_shape: tuple[int, ...] = ()):
         """Draws ``sample_shape + (D,)`` and ``log q`` at them (forward pass only)."""
-        z, lp0 = self.base.sample_and_log_prob(key, sample_shape)
+        z, lp0 = self.base.sample_and_log_prob(key, check_sample_shape("sample_shape", sample_shape))
         y, ld = _batched(self.bijection.transform_and_log_det, z)
         return y, lp0 - ld
 

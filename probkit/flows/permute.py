@@ -7,10 +7,14 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Int
 
 from ._base import AbstractBijection
+from ._utils import check_vector
 
 
 class Permute(AbstractBijection):
-    """``y = x[permutation]``; volume preserving (``log|det J| = 0``)."""
+    """``y = x[permutation]``; volume preserving (``log|det J| = 0``).
+
+    Inputs must have length ``D = len(permutation)`` (a gather would clamp other lengths' indices).
+    """
 
     permutation: Int[Array, " D"]
     inverse_permutation: Int[Array, " D"]
@@ -23,7 +27,9 @@ class Permute(AbstractBijection):
         self.inverse_permutation = jnp.asarray(np.argsort(perm), dtype=jnp.int32)
 
     def transform_and_log_det(self, x):
+        check_vector("x", x, self.permutation.shape[0])
         return x[self.permutation], jnp.zeros((), x.dtype)
 
     def inverse_and_log_det(self, y):
+        check_vector("y", y, self.permutation.shape[0])
         return y[self.inverse_permutation], jnp.zeros((), y.dtype)

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._base import AbstractBijection
-from ._utils import check_dim, solve_increasing
+from ._utils import check_dim, check_vector, solve_increasing
 
 #: Margin δ in m(x) = −1 + softplus(x) + δ.
 _MARGIN = 1e-4
@@ -46,11 +46,13 @@ class Planar(AbstractBijection):
         return jnp.log(jnp.abs(1.0 + (1.0 - t * t) * wu))
 
     def transform_and_log_det(self, x):
+        check_vector("x", x, self.w.shape[0])
         u = self.u_hat()
         a = self.w @ x
         return x + u * jnp.tanh(a + self.b), self._log_det(a, self.w @ u)
 
     def inverse_and_log_det(self, y):
+        check_vector("y", y, self.w.shape[0])
         u = self.u_hat()
         wu = self.w @ u
         wy = self.w @ y

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._base import AbstractBijection
-from ._utils import check_dim, safe_norm, solve_increasing
+from ._utils import check_dim, check_vector, safe_norm, solve_increasing
 
 
 class Radial(AbstractBijection):
@@ -41,6 +41,7 @@ class Radial(AbstractBijection):
         return (d - 1) * jnp.log1p(beta * h) + jnp.log1p(beta * h - beta * h * h * r)
 
     def transform_and_log_det(self, x):
+        check_vector("x", x, self.z0.shape[0])
         alpha, beta = self.alpha_beta()
         diff = x - self.z0
         r = safe_norm(diff)
@@ -48,6 +49,7 @@ class Radial(AbstractBijection):
         return y, self._log_det(r, alpha, beta)
 
     def inverse_and_log_det(self, y):
+        check_vector("y", y, self.z0.shape[0])
         alpha, beta = self.alpha_beta()
         diff = y - self.z0
         ry = safe_norm(diff)

@@ -9,7 +9,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._validate import check_positive, check_positive_int
 from ._base import AbstractBijection
-from ._utils import _SP1, check_dim
+from ._utils import _SP1, check_dim, check_vector
 from .transformer import AbstractTransformer
 
 
@@ -120,9 +120,11 @@ class RationalQuadraticSpline(AbstractBijection):
         self.params = init_scale * jax.random.normal(key, (dim, self.transformer.num_params))
 
     def transform_and_log_det(self, x):
+        check_vector("x", x, self.params.shape[0])
         y, ld = jax.vmap(self.transformer.transform_and_log_det)(x, self.params)
         return y, jnp.sum(ld)
 
     def inverse_and_log_det(self, y):
+        check_vector("y", y, self.params.shape[0])
         x, ld = jax.vmap(self.transformer.inverse_and_log_det)(y, self.params)
         return x, jnp.sum(ld)

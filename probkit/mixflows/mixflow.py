@@ -37,7 +37,7 @@ from jax.scipy.special import logsumexp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._checkpoint import check_checkpoint_path
-from .._validate import check_positive, check_positive_int
+from .._validate import check_finite, check_positive, check_positive_int, check_real_dtype
 from ._checks import check_burn_in, check_draws_per_trajectory, check_logdensity
 from ._train import maximise
 from .hamiltonian import HamiltonianMap
@@ -276,6 +276,15 @@ class MixFlow(eqx.Module):
         in_support = (state[2] >= 0) & (state[2] < 1)  # the reference is uniform on u in [0, 1)
         return jnp.where(in_support, logsumexp(terms) - math.log(terms.shape[0]), -jnp.inf)
 
+    def _points(self, name: str, x):
+        """``x`` as real, finite (when concrete) points of shape ``(..., d)`` in the flow's dtype."""
+        check_real_dtype(name, x)
+        x = jnp.asarray(x, self._dtype())
+        if x.ndim == 0 or x.shape[-1] != self.dim:
+            raise ValueError(f"{name} must have shape (..., {self.dim}), got {x.shape}")
+        check_finite(name, x)
+        return x
+
     @eqx.filter_jit
     def log_prob_augmented(self, x, rho, u) -> Float[Array, "..."]:
         r"""Exact ``log q_N(x, ρ, u)``; ``x, ρ`` of shape ``(..., d)``, ``u`` of shape ``(...)``.
@@ -283,7 +292,9 @@ class MixFlow(eqx.Module):
         Exact up to the rounding of the inverse map (see the class docstring and
         :meth:`check_round_trip`).
         """
-        x = jnp.asarray(x, self._dtype())
+        x = self._points("x", x)
+        rho = self._points("rho", rho)
+        check_real_dtype("u", u)
         batch = x.shape[:-1]
         flat = (x.reshape(-1, self.dim), jnp.reshape(rho, (-1, self.dim)).astype(x.dtype),
                 jnp.reshape(u, (-1,)).astype(x.dtype))
@@ -302,11 +313,9 @@ class MixFlow(eqx.Module):
         the inverse map drifts (float32 over long flows).
         """
         n_samples = check_positive_int("n_samples", n_samples)
+        x = self._points("x", x)
         if check:
             self.check_round_trip()
-        x = jnp.asarray(x, self._dtype())
-        if x.ndim == 0 or x.shape[-1] != self.dim:
-            raise ValueError(f"x must have shape (..., {self.dim}), got {x.shape}")
         key = jax.random.PRNGKey(0) if key is None else key
         return self._log_prob_marginal(x, key, n_samples)
 

@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from probkit.flows import AffineCoupling, Chain, Permute, Planar, Scan
+from probkit.flows import Affine, AffineCoupling, Chain, Permute, Planar, Scan
 
 
 def test_chain_composes(x64, check_bijection, randomize_params):
@@ -61,3 +61,14 @@ def test_bad_chain():
         Scan.from_fn(jax.random.PRNGKey(0), 0, lambda k: Planar(k, 2))
     with pytest.raises(ValueError, match="unroll"):
         Scan.from_fn(jax.random.PRNGKey(0), 2, lambda k: Planar(k, 2), unroll=0)
+
+
+def test_chains_with_permute_refuse_inputs_of_another_length():
+    """Issue 27: a Chain or Scan whose first layer is a Permute of D=3 returned garbage of
+    shape (3,) for a 2-vector (clamped gather); now the Permute names the expected shape."""
+    chain = Chain([Permute([2, 0, 1]), Affine(jnp.zeros(3))])
+    stack = Scan.from_fn(jax.random.PRNGKey(0), 2, lambda k: Chain([Permute([1, 2, 0]), Planar(k, 3)]))
+    for bij in (chain, stack):
+        for fn in (bij.transform, bij.inverse, eqx.filter_jit(bij.transform_and_log_det)):
+            with pytest.raises(ValueError, match=r"must be one vector of shape \(3,\).*got shape \(2,\)"):
+                fn(jnp.ones(2))

@@ -285,6 +285,11 @@ def test_guide(auto_class, n):
     assert n == 1 and auto_class is not AutoDelta
 
 
+@pytest.mark.parametrize("guide_cls", [AutoDelta, AutoDiagonalNormal])
+def test_guide_cls(guide_cls):
+    assert guide_cls is not AutoDelta
+
+
 @pytest.mark.parametrize("kernel_cls", [NUTS])
 def test_state(kernel_cls):
     state = kernel_cls(potential_fn=lambda z: 0.5 * jnp.sum(z**2)).init(jax.random.PRNGKey(0), 5, jnp.zeros(1), (), {})
@@ -315,7 +320,8 @@ def test_upstream_script_adds_probkit_cases(tmp_path):
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr  # no failure other than internal state
     text = report.read_text()
-    assert "| AutoFlow | 1 | 0 | 0 |" in text and "| AutoMixFlow | 1 | 0 | 0 |" in text
+    # test_guide, test_guide_cls (a row added to its guide_cls parametrisation, not a copy of NumPyro's rows)
+    assert "| AutoFlow | 2 | 0 | 0 |" in text and "| AutoMixFlow | 2 | 0 | 0 |" in text
     assert "| BlackJAXNUTS | 2 | 1 | 0 |" in text  # test_kernel, test_direct__BlackJAXNUTS; test_state
     assert "test_state[BlackJAXNUTS]" in text and "NumPyro-internal state" in text
     assert "numpyro |" not in text  # NumPyro's own cases (test_direct with NUTS fails) are not run

@@ -65,6 +65,12 @@ CASES = {
                                        progress_bar=False), ValueError, "logdensity_fn.*scalar"),
     "reference_elbo non-scalar": (lambda: reference_elbo(jax.random.PRNGKey(0), GaussianReference(jnp.zeros(2)),
                                                          _vector_density, 10), ValueError, "logdensity_fn.*scalar"),
+    "log_prob of complex points": (lambda: _flow().log_prob(jnp.zeros((1, 2)) + 1j, n_samples=2), TypeError,
+                                   "x must be real"),
+    "log_prob of NaN points": (lambda: _flow().log_prob(jnp.array([[0.0, jnp.nan]]), n_samples=2), ValueError,
+                               "x must contain only finite values"),
+    "log_prob_augmented complex rho": (lambda: _flow().log_prob_augmented(jnp.zeros(2), jnp.zeros(2) + 1j, 0.5),
+                                       TypeError, "rho must be real"),
     "fit to a missing folder (before training)": (
         lambda: _flow().fit(jax.random.PRNGKey(0), steps=2, progress_bar=False,
                             checkpoint_path="/nonexistent-probkit-folder/ck.eqx"), ValueError, "checkpoint_path"),
