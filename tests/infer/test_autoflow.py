@@ -218,6 +218,7 @@ def regression_posterior(x, y):
     return cov @ z.T @ np.asarray(y, float), np.sqrt(np.diag(cov))
 
 
+@pytest.mark.slow
 def test_autoflow_laplace_start_on_unstandardised_regression(key):
     # before: the plain start (init_to_uniform, unit scale) ended ~900 posterior sd away after
     # 5000 steps (and ~10⁴ sd after 100); the Laplace start is the exact posterior here
@@ -237,6 +238,7 @@ def test_autoflow_laplace_start_on_unstandardised_regression(key):
     assert res.pareto_k < 0.7
 
 
+@pytest.mark.slow
 def test_autoflow_laplace_start_kept_only_if_its_elbo_wins():
     # Neal's funnel: the mode is the neck (v -> -inf is where the density peaks); the plain start wins
     guide = AutoFlow(funnel, key=jax.random.PRNGKey(1))
