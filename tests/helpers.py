@@ -39,3 +39,18 @@ def run_with_devices(code: str, n_devices: int = 4, timeout: float = 600) -> str
     if proc.returncode != 0:
         pytest.fail(f"subprocess with {n_devices} devices failed:\n{proc.stdout}\n{proc.stderr}")
     return proc.stdout
+
+
+@pytest.fixture
+def fast_compile(request):
+    """XLA optimisation passes off for short runs, whose time is mostly compilation (numbers unaffected).
+
+    Not for tests marked slow, whose long runs are faster optimised. Use it module-wide with
+    ``from helpers import fast_compile`` and ``pytestmark = pytest.mark.usefixtures("fast_compile")``."""
+    if request.node.get_closest_marker("slow"):
+        yield
+        return
+    old = jax.config.values["jax_disable_most_optimizations"]
+    jax.config.update("jax_disable_most_optimizations", True)
+    yield
+    jax.config.update("jax_disable_most_optimizations", old)

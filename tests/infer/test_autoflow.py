@@ -11,6 +11,7 @@ from numpyro.infer import SVI, Predictive, Trace_ELBO
 from numpyro.infer.initialization import init_to_value
 from numpyro.optim import optax_to_numpyro
 
+from helpers import fast_compile  # noqa: F401  (the fixture, used module-wide)
 from probkit.flows import maf, planar_flow
 from probkit.infer import AutoFlow, fit_vi
 from probkit.infer.fit import default_optimizer
@@ -32,18 +33,7 @@ def two_site(y=None):
         numpyro.sample("y", dist.Normal(mu, s), obs=y)
 
 
-@pytest.fixture(autouse=True)
-def fast_compile(request):
-    """XLA optimisation passes off: compile time dominates these small runs (numbers unaffected).
-
-    Not for the slow fits, whose long runs are faster optimised."""
-    if request.node.get_closest_marker("slow"):
-        yield
-        return
-    old = jax.config.values["jax_disable_most_optimizations"]
-    jax.config.update("jax_disable_most_optimizations", True)
-    yield
-    jax.config.update("jax_disable_most_optimizations", old)
+pytestmark = pytest.mark.usefixtures("fast_compile")
 
 
 def test_autoflow_conjugate_posterior(key):

@@ -19,19 +19,11 @@ from numpyro.infer import SVI, RenyiELBO, Trace_ELBO, TraceMeanField_ELBO
 from numpyro.infer.autoguide import AutoDiagonalNormal
 from numpyro.infer.initialization import init_to_median
 
+from helpers import fast_compile  # noqa: F401  (the fixture, used module-wide)
 from probkit.infer import AutoFlow
 
 
-@pytest.fixture(autouse=True)
-def fast_compile(request):
-    """XLA optimisation passes off for the short runs (compile time dominates; numbers unaffected)."""
-    if request.node.get_closest_marker("slow"):
-        yield
-        return
-    old = jax.config.values["jax_disable_most_optimizations"]
-    jax.config.update("jax_disable_most_optimizations", True)
-    yield
-    jax.config.update("jax_disable_most_optimizations", old)
+pytestmark = pytest.mark.usefixtures("fast_compile")
 
 
 # ---------------------------------------------------------------- models without latent sites
