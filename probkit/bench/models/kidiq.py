@@ -4,21 +4,14 @@ Each program has flat ``beta`` and ``sigma ~ cauchy(0, 2.5)`` on σ > 0, a
 half-Cauchy up to the constant log 2.
 """
 
-import jax.numpy as jnp
-import numpyro
 import numpyro.distributions as dist
-from numpyro.distributions import constraints
 
 from ._regression import as_real, flat_regression
 
 
 def kidscore_momiq(kid_score, mom_iq, **unused_data):
     """Linear regression kid_score ~ N(β₁ + β₂ mom_iq, σ); flat β, σ ~ Cauchy⁺(0, 2.5)."""
-    kid_score = jnp.asarray(kid_score, dtype=float)
-    mom_iq = jnp.asarray(mom_iq, dtype=float)
-    beta = numpyro.sample("beta", dist.ImproperUniform(constraints.real, (), (2,)))
-    sigma = numpyro.sample("sigma", dist.HalfCauchy(2.5))
-    numpyro.sample("kid_score", dist.Normal(beta[0] + beta[1] * mom_iq, sigma).to_event(1), obs=kid_score)
+    flat_regression("kid_score", kid_score, [mom_iq], sigma_prior=dist.HalfCauchy(2.5))
 
 
 def kidscore_momhs(kid_score, mom_hs, **unused_data):
