@@ -32,11 +32,20 @@ def devices_runner():
 def pytest_runtest_logreport(report):
     """With ``PROBKIT_FAILED_LOG`` set, append each failing test id to that file.
 
-    CI uses it to tell a failing ``slow`` test from a run stopped at the time limit.
+    CI uses it to tell a failing ``slow`` test from a run stopped at the time limit:
+    a test cut short by that limit (``timeout --signal=INT``, which reaches pytest,
+    its xdist workers and any notebook kernel) fails with ``KeyboardInterrupt`` and is
+    not logged.
     """
     import os
 
     path = os.environ.get("PROBKIT_FAILED_LOG")
-    if path and report.failed:
+    if path and report.failed and not _interrupted(report):
         with open(path, "a") as f:
             f.write(f"{report.nodeid} ({report.when})\n")
+
+
+def _interrupted(report) -> bool:
+    """Whether a failed report comes from a ``KeyboardInterrupt`` (the CI time limit)."""
+    text = str(report.longrepr) if report.longrepr is not None else ""
+    return "KeyboardInterrupt" in text
