@@ -6,7 +6,7 @@ NumPyro's structured ``dense_mass=[("w",), ("x", "y")]``, the dict
 words; the cases of NumPyro's ``test/infer/test_mcmc.py`` that failed with
 ``BlackJAXNUTS`` (``benchmarks/results/numpyro_upstream.md``). References: the
 exact Welford (co)variance of the positions a window saw, the block Gaussian's
-covariance, and NumPyro's own NUTS on the same model. The two sampling checks
+covariance, and NumPyro's own NUTS on the same model. The three sampling checks
 are ``slow``.
 """
 
@@ -256,3 +256,31 @@ def test_unregularised_dense_mass_samples_correlated_gaussian():
     draws = np.asarray(mcmc.get_samples())
     assert_gaussian_moments(draws, true_cov, num)
     assert np.sum(np.abs(np.cov(draws.T) - true_cov)) / d**2 < 0.02  # NumPyro's criterion
+
+
+@pytest.mark.slow
+def test_logistic_regression_heuristic_step_size_matches_numpyro():
+    """NumPyro's test_logistic_regression (N = 3000, find_heuristic_step_size=True): BlackJAXKernel's posterior
+    means agree with NumPyro's NUTS within Monte Carlo error (5 combined standard errors, ESS ≥ draws / 4).
+
+    NumPyro's own hard-coded reference (0.97, 2.05, 3.18) is the MAP of the data drawn by jax's former PRNG
+    (``jax_threefry_partitionable=False``); on today's draws the MAP is (0.976, 1.875, 2.907) and both samplers
+    give (0.978, 1.880, 2.914), so that upstream case fails for NumPyro's NUTS too."""
+    n, dim, num = 3000, 3, 2000
+    data = jax.random.normal(jax.random.PRNGKey(0), (n, dim))
+    labels = dist.Bernoulli(logits=data @ jnp.arange(1.0, dim + 1.0)).sample(jax.random.PRNGKey(1))
+
+    def model(labels):
+        coefs = numpyro.sample("coefs", dist.Normal(jnp.zeros(dim), jnp.ones(dim)))
+        numpyro.sample("obs", dist.Bernoulli(logits=data @ coefs), obs=labels)
+
+    means, sds = [], []
+    for kernel in (BlackJAXKernel(model, "nuts", trajectory_length=8, find_heuristic_step_size=True),
+                   NUTS(model, trajectory_length=8, find_heuristic_step_size=True)):
+        mcmc = MCMC(kernel, num_warmup=500, num_samples=num, progress_bar=False)
+        mcmc.run(jax.random.PRNGKey(2), labels)
+        draws = np.asarray(mcmc.get_samples()["coefs"])
+        means.append(draws.mean(0))
+        sds.append(draws.std(0))
+    se = np.sqrt(sds[0] ** 2 + sds[1] ** 2) / np.sqrt(num / 4)
+    assert np.all(np.abs(means[0] - means[1]) < 5 * se), (means, se)
