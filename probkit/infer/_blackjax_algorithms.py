@@ -27,7 +27,9 @@ import blackjax.mcmc.integrators as bj_integrators
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from blackjax.adaptation import window_adaptation
+from blackjax.adaptation.mass_matrix import welford_algorithm
 from blackjax.adaptation.window_adaptation import build_schedule
 from blackjax.adaptation.mclmc_adaptation import MCLMCAdaptationState
 from blackjax.mcmc.adjusted_mclmc_dynamic import make_random_trajectory_length_fn
@@ -132,6 +134,12 @@ class _WindowAdapted(AbstractAlgorithm):
     adapt_step_size: bool = eqx.field(static=True, default=True)
     #: False: the inverse mass matrix stays as given during warm-up (NumPyro's ``adapt_mass_matrix``)
     adapt_mass_matrix: bool = eqx.field(static=True, default=True)
+    #: False: each window's inverse mass matrix is the plain Welford (co)variance estimate
+    #: (NumPyro's ``regularize_mass_matrix=False``); True: Stan's shrinkage towards ``1e-3 I``
+    regularize_mass_matrix: bool = eqx.field(static=True, default=True)
+    #: structured mass (``dense_mass=True`` only): flat indices of each dense block; every other
+    #: coordinate is diagonal. ``None``: one dense block (or diagonal, ``dense_mass=False``)
+    mass_blocks: tuple[tuple[int, ...], ...] | None = eqx.field(static=True, default=None)
 
     @property
     @abc.abstractmethod
@@ -177,11 +185,48 @@ class _WindowAdapted(AbstractAlgorithm):
             params["inverse_mass_matrix"] = jnp.asarray(state.inverse_mass_matrix, params["inverse_mass_matrix"].dtype)
         return ravel_pytree(state)[0], params
 
+    def block_mask(self, dim: int):
+        """The 0/1 pattern of a structured inverse mass matrix (``None`` without ``mass_blocks``)."""
+        if self.mass_blocks is None:
+            return None
+        mask = np.eye(dim, dtype=bool)
+        for block in self.mass_blocks:
+            mask[np.ix_(block, block)] = True
+        return mask
+
+    def _window_estimate(self, state, position):
+        r"""The inverse mass matrix a slow window ending at ``position`` sets.
+
+        blackjax's estimate, or (unregularised, structured) the same Welford
+        estimate ``Ĉ`` over the window's ``n`` draws (this ``position`` included)
+        with Stan's shrinkage ``Ĉ n/(n + 5) + 10⁻³ · 5/(n + 5) · I`` only if
+        ``regularize_mass_matrix``, then restricted to ``mass_blocks``: the
+        entries outside the dense blocks are zeroed. A block of the dense
+        sample covariance is the sample covariance of that block's
+        coordinates, and the shrinkage adds only to the diagonal, so this is
+        NumPyro's per-block Welford estimate (dense per block, variances for
+        the remaining coordinates).
+        """
+        _, wc_update, wc_final = welford_algorithm(not self.dense_mass)
+        cov, n, _ = wc_final(wc_update(state.imm_state.wc_state, position))
+        if self.regularize_mass_matrix:
+            n = jnp.asarray(n, cov.dtype)
+            eye = 1.0 if cov.ndim == 1 else jnp.eye(cov.shape[0], dtype=cov.dtype)
+            cov = n / (n + 5) * cov + 1e-3 * (5 / (n + 5)) * eye
+        mask = self.block_mask(position.shape[0])
+        return cov if mask is None else jnp.where(mask, cov, 0)
+
     def adapt_update(self, adapt_state, i, num_warmup, position, accept_prob, params):
         _, update, final = self._adaptation()
         unravel = ravel_pytree(self._adapt_state(position, params))[1]  # the structure (its values are unused)
         stage = build_schedule(num_warmup)[jnp.clip(i, 0, num_warmup - 1)]
-        new = update(unravel(adapt_state), (stage[0], stage[1]), position, accept_prob)
+        old = unravel(adapt_state)
+        new = update(old, (stage[0], stage[1]), position, accept_prob)
+        if self.mass_blocks is not None or not self.regularize_mass_matrix:
+            # a slow window's end (always in a slow stage): NumPyro's estimate instead of blackjax's
+            imm = jnp.where(stage[1], self._window_estimate(old, position), new.inverse_mass_matrix)
+            imm = imm.astype(new.inverse_mass_matrix.dtype)
+            new = new._replace(inverse_mass_matrix=imm, imm_state=new.imm_state._replace(inverse_mass_matrix=imm))
         step_size, imm = final(new)  # Stan: the averaged step size once warm-up ends
         last = i == num_warmup - 1
         new_params = dict(params)

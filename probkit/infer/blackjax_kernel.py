@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import numbers
 from functools import partial
@@ -51,14 +52,12 @@ class BlackJAXState(NamedTuple):
     rng_key: Any
 
 
+_MASS = ("dense_mass", "adapt_step_size", "adapt_mass_matrix", "regularize_mass_matrix")
 _OPTIONS = {
-    "nuts": ("max_num_doublings", "target_accept", "dense_mass", "integrator", "adapt_step_size", "adapt_mass_matrix"),
-    "hmc": (
-        "num_integration_steps", "trajectory_length", "target_accept", "dense_mass", "integrator",
-        "adapt_step_size", "adapt_mass_matrix",
-    ),
-    "mala": ("target_accept", "dense_mass", "adapt_step_size", "adapt_mass_matrix"),
-    "barker": ("target_accept", "dense_mass", "adapt_step_size", "adapt_mass_matrix"),
+    "nuts": ("max_num_doublings", "target_accept", "integrator", *_MASS),
+    "hmc": ("num_integration_steps", "trajectory_length", "target_accept", "integrator", *_MASS),
+    "mala": ("target_accept", *_MASS),
+    "barker": ("target_accept", *_MASS),
     "mclmc": ("integrator", "diagonal_preconditioning", "frac_tune"),
     "adjusted_mclmc": ("integrator", "target_accept", "diagonal_preconditioning", "frac_tune"),
 }
@@ -149,13 +148,107 @@ def _check_inverse_mass_matrix(value):
     return value
 
 
+def _check_dense_mass(value):
+    """``dense_mass``: a bool, or NumPyro's structured form, a list of tuples of site names."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (list, tuple)) and all(
+        isinstance(g, tuple) and g and all(isinstance(n, str) for n in g) for g in value
+    ):
+        groups = [tuple(g) for g in value]
+        names = [n for g in groups for n in g]
+        if len(set(names)) != len(names):
+            raise ValueError(f"dense_mass: a site may be in one group only, got {value!r}")
+        return groups
+    raise TypeError(
+        "dense_mass must be a bool or a list of tuples of site names (NumPyro's structured mass, e.g. "
+        f"[('w',), ('x', 'y')]), got {value!r}"
+    )
+
+
+def _check_inverse_mass_matrix_dict(value: dict) -> dict:
+    """NumPyro's structured ``inverse_mass_matrix``: ``{(site names): 1-D or 2-D array}``."""
+    out = {}
+    for key, block in value.items():
+        if not (isinstance(key, tuple) and key and all(isinstance(n, str) for n in key)):
+            raise TypeError(f"inverse_mass_matrix dict keys must be tuples of site names, got {key!r}")
+        out[key] = _check_inverse_mass_matrix(block)
+    names = [n for k in out for n in k]
+    if len(set(names)) != len(names):
+        raise ValueError(f"inverse_mass_matrix: a site may be in one key only, got keys {list(out)}")
+    return out
+
+
+def _site_indices(unravel, dim: int) -> dict:
+    """Site name -> its flat indices in the unconstrained position (``ravel_pytree``'s order)."""
+    tree = unravel(np.arange(dim, dtype=np.float64))
+    if not isinstance(tree, dict):
+        raise ValueError("a structured dense_mass or a dict inverse_mass_matrix needs named sites: a model, "
+                         "or a dict of init_params with potential_fn")
+    return {k: np.asarray(v).reshape(-1).round().astype(int) for k, v in tree.items()}
+
+
+def _mass_layout(sites: dict, dense_mass, imm):
+    """NumPyro's structured mass (``hmc_util._initialize_mass_matrix``) on the flat position.
+
+    ``dense_mass`` a list of site-name groups (``True``: one group of all sites,
+    sorted; ``False``: none) and ``imm`` ``None`` or a dict keyed by site-name
+    tuples. Returns ``(blocks, layout, matrix)``: the flat indices of each dense
+    group, ``layout`` = ``[(key, flat indices, dense?)]`` (the dense groups, the
+    other keys of ``imm``, then the remaining sites, sorted, as one diagonal
+    block) and the initial inverse mass matrix on the flat position (2-D with
+    zeros outside the dense blocks; 1-D without dense groups), or ``None`` for
+    the algorithm's default (identity) when ``imm`` is ``None``.
+    """
+    if isinstance(dense_mass, bool):
+        dense_mass = [tuple(sorted(sites))] if dense_mass else []
+    imm = {} if imm is None else imm
+    unknown = sorted({n for g in list(dense_mass) + list(imm) for n in g} - set(sites))
+    if unknown:
+        raise ValueError(f"dense_mass / inverse_mass_matrix name sites {unknown} that are not latent sites of the "
+                         f"model (its sites: {sorted(sites)})")
+    layout = [(g, True) for g in dense_mass] + [(k, False) for k in imm if k not in dense_mass]
+    covered = [n for key, _ in layout for n in key]
+    if len(set(covered)) != len(covered):
+        raise ValueError(f"inverse_mass_matrix keys {list(imm)} conflict with dense_mass groups {dense_mass}: each "
+                         "site must be in one block (a dense group's matrix is keyed by the group itself)")
+    remaining = tuple(sorted(set(sites) - set(covered)))
+    if remaining:
+        layout.append((remaining, False))
+    layout = [(key, np.concatenate([sites[n] for n in key]), dense) for key, dense in layout]
+    dim = sum(idx.size for _, idx, _ in layout)
+    blocks = tuple(tuple(int(i) for i in idx) for _, idx, dense in layout if dense)
+    if not imm:
+        return blocks, layout, None
+    flat = np.zeros((dim, dim)) if blocks else np.ones(dim)
+    for key, idx, dense in layout:
+        value = imm.get(key)
+        if value is None:
+            value = np.ones(idx.size)
+        value = np.asarray(value, np.float64)
+        size = value.shape[0]
+        if size != idx.size:
+            raise ValueError(f"inverse_mass_matrix[{key!r}] must have {idx.size} rows (the block's unconstrained "
+                             f"size), got shape {value.shape}")
+        if dense:
+            flat[np.ix_(idx, idx)] = np.diag(value) if value.ndim == 1 else value
+        else:
+            diag = np.diag(value) if value.ndim == 2 else value
+            if blocks:
+                flat[idx, idx] = diag
+            else:
+                flat[idx] = diag
+    return blocks, layout, flat
+
+
 def _make_algorithms(algorithm: str, options: dict) -> tuple[AbstractAlgorithm, AbstractAlgorithm]:
     """``(warm-up algorithm, sampling algorithm)``: the same unless ``max_num_doublings`` is a pair."""
     if "target_accept" in options:
         options["target_accept"] = _check_unit_interval("target_accept", options["target_accept"])
     if "integrator" in options:
         check_choice("integrator", options["integrator"], tuple(INTEGRATORS))
-    for name in ("adapt_step_size", "adapt_mass_matrix", "dense_mass", "diagonal_preconditioning"):
+    for name in ("adapt_step_size", "adapt_mass_matrix", "dense_mass", "diagonal_preconditioning",
+                 "regularize_mass_matrix"):
         if name in options and not isinstance(options[name], (bool, np.bool_)):
             raise TypeError(f"{name} must be a bool, got {options[name]!r}")
     if "num_integration_steps" in options:
@@ -209,14 +302,35 @@ class BlackJAXKernel(MCMCKernel):
     ``BlackJAXKernel(model, "nuts", **kw)``: ``target_accept_prob``
     (``target_accept``), ``max_tree_depth`` (``max_num_doublings``; a pair
     ``(warm-up, sampling)`` as in NumPyro), ``dense_mass``, ``adapt_step_size``,
-    ``adapt_mass_matrix``, ``step_size``, ``inverse_mass_matrix=None``,
+    ``adapt_mass_matrix``, ``step_size``, ``inverse_mass_matrix``,
     ``trajectory_length`` (ignored by NUTS, as in NumPyro), ``init_strategy``,
     ``find_heuristic_step_size`` (NUTS/HMC: NumPyro's step-size search, once
     before warm-up), ``forward_mode_differentiation`` (gradients by ``D``
     forward-mode JVPs, for models with ``lax.while_loop``),
-    ``regularize_mass_matrix=True`` (blackjax's Welford estimates are always
-    regularised as Stan's) and ``kinetic_fn=None``; other values of the last two
-    are rejected.
+    ``regularize_mass_matrix`` (``False``: each window's estimate is the plain
+    Welford (co)variance, without Stan's shrinkage
+    ``Ĉ n/(n + 5) + 10⁻³ · 5/(n + 5) · I``; a dense one is then singular for a
+    window shorter than ``D``, as in NumPyro) and ``kinetic_fn=None`` (other
+    values are rejected).
+
+    **Mass matrix structure** (NumPyro's). ``dense_mass`` is a bool or a list
+    of tuples of site names, ``[("w",), ("x", "y")]``: a dense block per group
+    (rows in the group's site order), the remaining sites diagonal. On the
+    flat position the inverse mass matrix is then a ``D × D`` matrix, zero
+    outside the blocks (each site's flat indices come from ``ravel_pytree``
+    of the unconstrained sites). Warm-up estimates the dense Welford
+    covariance of each window and zeroes the entries outside the blocks: a
+    block of the sample covariance is the sample covariance of its
+    coordinates and Stan's shrinkage touches only the diagonal, so this is
+    NumPyro's per-block estimate (at ``O(D²)`` memory instead of per block).
+    ``inverse_mass_matrix`` is an array (a 1-D one with ``dense_mass=True``
+    is the diagonal of a dense matrix; a 2-D one with ``dense_mass=False``
+    gives its diagonal) or, as in NumPyro, a dict keyed by site-name tuples
+    (``{("x",): diag, ("y", "z"): matrix}``): the dense groups' keys take
+    1-D or 2-D blocks, other keys diagonal blocks, unnamed sites start at 1;
+    with a structured ``dense_mass`` it must be such a dict.
+    :meth:`structured_inverse_mass_matrix` turns a flat matrix back into
+    NumPyro's dict.
 
     **Warm-up** (``adaptation="auto"``, ``num_warmup > 0``). NUTS, HMC, MALA
     and Barker are tuned by blackjax's Stan window adaptation
@@ -301,9 +415,13 @@ class BlackJAXKernel(MCMCKernel):
         if kinetic_fn is not None:
             raise TypeError("kinetic_fn is not supported: blackjax's kernels use the Gaussian kinetic energy "
                             "of the inverse mass matrix")
-        if regularize_mass_matrix is not True:
-            raise ValueError("regularize_mass_matrix=False is not supported: blackjax's window adaptation always "
-                             "regularises its mass-matrix estimate (Stan's shrinkage, NumPyro's default)")
+        if not isinstance(regularize_mass_matrix, (bool, np.bool_)):
+            raise TypeError(f"regularize_mass_matrix must be a bool, got {regularize_mass_matrix!r}")
+        if "dense_mass" in _OPTIONS[algorithm]:  # the window-adapted algorithms
+            params["regularize_mass_matrix"] = bool(regularize_mass_matrix)
+        elif not regularize_mass_matrix:
+            raise ValueError(f"regularize_mass_matrix=False applies to the window-adapted algorithms (nuts, hmc, "
+                             f"mala, barker), not {algorithm!r}")
         for numpyro_name, name in NUMPYRO_NAMES.items():
             if numpyro_name in params:
                 if name in params:
@@ -313,6 +431,20 @@ class BlackJAXKernel(MCMCKernel):
             del params["inverse_mass_matrix"]  # NumPyro's default: adapted from the identity
         if algorithm == "nuts":
             params.pop("trajectory_length", None)  # NumPyro's NUTS ignores it too
+        # NumPyro's structured mass: resolved on the model's sites by `_resolve_mass` (in `init`)
+        dense_mass = _check_dense_mass(params["dense_mass"]) if "dense_mass" in params else False
+        imm_dict = None
+        if isinstance(params.get("inverse_mass_matrix"), dict):
+            imm_dict = _check_inverse_mass_matrix_dict(params.pop("inverse_mass_matrix"))
+        if isinstance(dense_mass, list):
+            if dense_mass and "inverse_mass_matrix" in params:
+                raise ValueError("with a structured dense_mass give inverse_mass_matrix as a dict keyed by site-name "
+                                 "tuples (NumPyro's form, e.g. {('x', 'y'): matrix}), not one array")
+            params["dense_mass"] = bool(dense_mass)
+        self._mass_spec = (dense_mass, imm_dict) if isinstance(dense_mass, list) or imm_dict is not None else None
+        self._dense_mass_spec = dense_mass
+        self._mass_layout = None
+        self._resolved_imm = None
         options = {k: params.pop(k) for k in list(params) if k in _OPTIONS[algorithm]}
         self._warmup_algorithm, self._algorithm = _make_algorithms(algorithm, options)
         unknown = [k for k in params if k not in self._algorithm.param_names]
@@ -375,6 +507,7 @@ class BlackJAXKernel(MCMCKernel):
         )
         self._cache_key = key
         self._jit_init = {}
+        self._resolve_mass()
 
     def _setup_potential(self, prototype):
         key = ("potential", jax.tree.structure(prototype), tuple((jnp.shape(x), jnp.result_type(x))
@@ -386,14 +519,71 @@ class BlackJAXKernel(MCMCKernel):
         )
         self._cache_key = key
         self._jit_init = {}
+        self._resolve_mass()
+
+    def _resolve_mass(self):
+        """NumPyro's structured ``dense_mass`` / dict ``inverse_mass_matrix`` on the flat position of the target.
+
+        Sets the dense blocks of the algorithms (``mass_blocks``) and the initial
+        inverse mass matrix (see :func:`_mass_layout`).
+        """
+        self._mass_layout = self._resolved_imm = None
+        if self._mass_spec is None or self._target.dim == 0:
+            return
+        sites = _site_indices(self._target.unravel, self._target.dim)
+        blocks, self._mass_layout, self._resolved_imm = _mass_layout(sites, *self._mass_spec)
+        same = self._warmup_algorithm is self._algorithm
+        self._algorithm = dataclasses.replace(self._algorithm, mass_blocks=blocks or None)
+        self._warmup_algorithm = self._algorithm if same else dataclasses.replace(
+            self._warmup_algorithm, mass_blocks=blocks or None
+        )
+
+    def structured_inverse_mass_matrix(self, inverse_mass_matrix) -> dict:
+        """NumPyro's form of an inverse mass matrix: ``{(site names): block}``.
+
+        ``inverse_mass_matrix`` is a flat one (``state.params["inverse_mass_matrix"]``,
+        leading chain axes allowed) or a :class:`BlackJAXState`. The keys are
+        those of NumPyro's ``adapt_state.inverse_mass_matrix``: each dense group
+        (a matrix, rows in the group's site order), each other key of a dict
+        ``inverse_mass_matrix`` and the remaining sites, sorted (diagonals);
+        ``dense_mass=True`` / ``False`` give one key of all sites.
+        """
+        if isinstance(inverse_mass_matrix, BlackJAXState):
+            inverse_mass_matrix = inverse_mass_matrix.params["inverse_mass_matrix"]
+        if self._target is None:
+            raise RuntimeError("structured_inverse_mass_matrix needs the model's sites: call init first")
+        layout = self._mass_layout
+        if layout is None:
+            sites = _site_indices(self._target.unravel, self._target.dim)
+            layout = _mass_layout(sites, self._dense_mass_spec, None)[1]
+        imm = jnp.asarray(inverse_mass_matrix)
+        dense = self._algorithm.dense_mass
+        out = {}
+        for key, idx, block_dense in layout:
+            if not dense:
+                out[key] = imm[..., idx]
+            elif block_dense:
+                out[key] = imm[..., idx[:, None], idx[None, :]]
+            else:
+                out[key] = jnp.diagonal(imm, axis1=-2, axis2=-1)[..., idx]
+        return out
 
     def _params(self, position) -> dict:
         params = self._algorithm.default_params(position)
         dtype = jnp.result_type(position)
-        for name, value in self._user_params.items():
+        user = dict(self._user_params)
+        if self._resolved_imm is not None:
+            user["inverse_mass_matrix"] = self._resolved_imm
+        for name, value in user.items():
             value = jnp.asarray(value, dtype)
             if name == "inverse_mass_matrix":
                 expected = params[name].shape
+                # NumPyro: a diagonal given for a dense mass is that matrix's diagonal, and a dense one given for a
+                # diagonal mass gives its diagonal
+                if len(expected) == 2 and value.ndim == 1:
+                    value = jnp.diag(value)
+                elif len(expected) == 1 and value.ndim == 2 and value.shape == expected * 2:
+                    value = jnp.diagonal(value)
                 if value.shape != expected:
                     kind = "dense (dense_mass=True)" if len(expected) == 2 else "diagonal"
                     raise ValueError(f"inverse_mass_matrix must be {kind} with shape {expected}, got {value.shape}")
