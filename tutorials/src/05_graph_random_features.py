@@ -14,6 +14,13 @@
 # after $k$ steps. Then $E[\phi_i] = \sum_k f_k (W^k)_{i,:}$, and with two independent walk sets
 # $E[\Phi\Phi'^\top] = K$ — unbiased, diagonal included. **q-GRF** couples the walks of a node
 # (antithetic halting) to lower the variance while staying unbiased.
+#
+# The halting probability sets the variance: with $s = \sigma^2/(1+\sigma^2)$ the estimator's
+# variance is finite only for $p_\text{halt} < 1 - s^2$ on an unweighted graph (more generally
+# $1 - \rho s^2$, $\rho$ the load growth of a weighted graph), so a large $\sigma$ needs long
+# walks. The default `p_halt=None` picks $\min(0.5,\, 1 - \sqrt\rho\, s)$, i.e.
+# $\min(0.5, 1/(1+\sigma^2))$ here (0.5 at the $\sigma \le 1$ used below), and an explicit value
+# with infinite variance raises `ValueError`; the calls below use the default.
 
 # %%
 import os
@@ -51,7 +58,7 @@ n_rep = 128 if QUICK else 512
 
 @jax.jit
 def one_estimate(key):
-    phi, phi2 = graph_random_features(key, g_k, n_walks=8, p_halt=0.5, sigma=1.0)
+    phi, phi2 = graph_random_features(key, g_k, n_walks=8, sigma=1.0)
     return phi @ phi2.T
 
 
@@ -108,7 +115,7 @@ for sigma in ([1.0] if QUICK else [0.1, 1.0]):
         for m in ms:
             e = []
             for s in range(seeds):
-                phi, phi2 = graph_random_features(jax.random.PRNGKey(s), g, n_walks=m, p_halt=0.5,
+                phi, phi2 = graph_random_features(jax.random.PRNGKey(s), g, n_walks=m,
                                                   sigma=sigma, variant=variant)
                 e.append(np.linalg.norm(K - np.asarray(phi @ phi2.T)) / np.linalg.norm(K))
             errs.append(np.mean(e))
@@ -162,7 +169,7 @@ acc_exact = accuracy(kernel_kmeans(jax.random.PRNGKey(0), (K_pp, jnp.eye(200)), 
 g_pp = as_graph(A_pp)
 acc_grf = []
 for s in range(1 if QUICK else 2):
-    feats = graph_random_features(jax.random.PRNGKey(s), g_pp, n_walks=256, p_halt=0.5, sigma=1.0)
+    feats = graph_random_features(jax.random.PRNGKey(s), g_pp, n_walks=256, sigma=1.0)
     res = kernel_kmeans(jax.random.PRNGKey(0), feats, 4, n_init=20)
     acc_grf.append(accuracy(res.labels, truth))
 print(f"k-means accuracy: exact kernel {acc_exact:.3f}; GRF (m = 256) {np.round(acc_grf, 3)}")
@@ -197,7 +204,7 @@ obs = np.sort(rng.choice(N, size=int(0.3 * N), replace=False))
 test = np.setdiff1d(np.arange(N), obs)
 y_obs = jnp.asarray(f_true[obs] + 0.1 * rng.normal(size=obs.size))
 
-phi, _ = graph_random_features(jax.random.PRNGKey(7), g, n_walks=64, p_halt=0.5, sigma=sigma_gp)
+phi, _ = graph_random_features(jax.random.PRNGKey(7), g, n_walks=64, sigma=sigma_gp)
 phi = np.asarray(phi)
 
 
