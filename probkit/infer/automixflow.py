@@ -275,7 +275,13 @@ class AutoMixFlow(AutoContinuous):
 
     def _get_posterior(self, draws_per_trajectory=None):
         if self.mixflow is None:
-            raise RuntimeError("AutoMixFlow has no fitted MixFlow yet: call guide.fit(key, *model_args) first")
+            raise RuntimeError(
+                "AutoMixFlow has no fitted MixFlow yet. It is fitted by its own guide.fit(key, *model_args, "
+                "**model_kwargs), not by SVI (SVI.init / update / run do not train it: its density costs a flow "
+                "run per draw). Call guide.fit first, then use guide.sample_posterior(key, {}, sample_shape=...), "
+                "guide.median({}), guide.quantiles({}, qs) or Predictive(model, guide=guide, params={}, "
+                "num_samples=...)"
+            )
         return _MixFlowLatent(self.mixflow, self._perm, self._draws_per_trajectory(draws_per_trajectory),
                               before_log_prob=self._check_density_once)
 
