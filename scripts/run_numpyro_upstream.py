@@ -178,8 +178,11 @@ INTERNAL = re.compile(
 )
 
 
-#: failures of the environment (NumPyro's own case fails the same way there)
-ENVIRONMENT = re.compile(r"There are not enough devices to run parallel chains|requires device_count")
+#: failures of the environment (NumPyro's own case fails the same way there): too few devices,
+#: NumPyro's enumeration without ``funsor`` installed
+ENVIRONMENT = re.compile(
+    r"There are not enough devices to run parallel chains|requires device_count|You need to install `funsor`"
+)
 
 
 def classify(text: str) -> str:
