@@ -33,6 +33,9 @@ class BlackJAXState(NamedTuple):
       (``None`` if not adapted online);
     - ``accept_prob``, ``num_steps`` (integration steps), ``diverging``,
       ``energy`` (NaN where undefined), ``num_grad_evals``: of the last transition;
+    - ``potential_energy`` (a property, NumPyro's ``HMCState`` field, so
+      ``extra_fields=("potential_energy",)`` works): ``U(z) = -log p(z)`` at the
+      current position;
     - ``warmup_grad_evals``: gradient evaluations spent before the first
       transition (initial gradient, initial optimisation, MCLMC tuner);
     - ``rng_key``.
@@ -50,6 +53,11 @@ class BlackJAXState(NamedTuple):
     num_grad_evals: Any
     warmup_grad_evals: Any
     rng_key: Any
+
+    @property
+    def potential_energy(self):
+        """``U(z) = -log p(z)`` on the unconstrained space (NumPyro's ``HMCState.potential_energy``)."""
+        return -self.sampler_state.logdensity
 
 
 _MASS = ("dense_mass", "adapt_step_size", "adapt_mass_matrix", "regularize_mass_matrix")

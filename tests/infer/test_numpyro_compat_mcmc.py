@@ -21,6 +21,7 @@ import numpyro
 import numpyro.distributions as dist
 import pytest
 from numpyro.infer import MCMC, NUTS, init_to_value
+from numpyro.infer.util import potential_energy
 
 from probkit.infer import BlackJAXKernel, model_logdensity
 
@@ -55,6 +56,19 @@ def test_jit_model_args_second_run_samples_new_posterior():
     assert_mean(mcmc.get_samples()["mu"], *posterior(y1))
     mcmc.run(jax.random.PRNGKey(1), y2)  # reuses the compiled sampler with the new data as its argument
     assert_mean(mcmc.get_samples()["mu"], *posterior(y2))
+
+
+def test_potential_energy_extra_field_as_numpyro():
+    """extra_fields=("potential_energy",) (NumPyro's HMCState field): U(z) = -log p(z) of each draw, vectorized chains."""
+    y = jnp.linspace(-1.0, 2.0, N_OBS)
+    mcmc = MCMC(BlackJAXKernel(normal_mean), num_warmup=10, num_samples=10, num_chains=2,
+                chain_method="vectorized", progress_bar=False)
+    mcmc.run(jax.random.PRNGKey(0), y, extra_fields=("potential_energy",))
+    energy = mcmc.get_extra_fields()["potential_energy"]
+    mu = mcmc.get_samples()["mu"]
+    assert energy.shape == mu.shape == (20,)
+    expected = jax.vmap(lambda m: potential_energy(normal_mean, (y,), {}, {"mu": m}))(mu)
+    np.testing.assert_allclose(energy, expected, rtol=1e-5)
 
 
 # ---------------------------------------------------------------- models without latent sites
