@@ -29,9 +29,7 @@ failure, the exception and whether the test reads NumPyro-internal state
 those are the only failures the issue allows to remain (the exit status is 1 if
 any other probkit case fails). Listed apart and not counted against the exit status:
 "environment" failures (too few devices, ``funsor`` not installed: NumPyro's own
-case fails the same way) and "design: fitted by guide.fit" (an ``AutoMixFlow``
-trained or first run through ``SVI``, which does not fit it: it is fitted by its own
-``guide.fit(key, *model_args)``).
+case fails the same way).
 
 Re-run after a merge with the same command; ``--report`` rewrites the file.
 """
@@ -188,16 +186,9 @@ ENVIRONMENT = re.compile(
     r"No module named 'funsor'|You need to install `funsor`"
 )
 
-#: AutoMixFlow is fitted by its own ``guide.fit``, not by ``SVI``: a test that trains (or first runs) it
-#: through ``SVI`` / the guide's call fails with this error by design
-DESIGN = re.compile(r"AutoMixFlow has no fitted MixFlow yet")
-
-
 def classify(text: str) -> str:
     if INTERNAL.search(text):
         return "NumPyro-internal state"
-    if DESIGN.search(text):
-        return "design: fitted by guide.fit"
     return "environment" if ENVIRONMENT.search(text) else "behaviour"
 
 

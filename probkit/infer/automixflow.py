@@ -4,10 +4,9 @@ The MixFlow (:class:`probkit.mixflows.MixFlow`) lives on the model's flat
 unconstrained latent space, targeting ``logdensity_fn`` from
 :func:`~probkit.infer.model_logdensity`.
 
-**Fitting.** NumPyro's ``SVI`` with ``Trace_ELBO`` is *not* sound for a MixFlow:
-it needs ``log q(z)`` of the guide's draw, and the MixFlow's marginal density on
-``z`` has no closed form (only the augmented density on ``(z, ρ, u)`` does).
-:meth:`AutoMixFlow.fit` instead (1) builds a Gaussian reference ``q0``: with
+**Fitting.** The MixFlow's marginal density on ``z`` has no closed form (only the
+augmented density on ``(z, ρ, u)`` does), and its parameters are not trained by
+gradient steps on NumPyro's ELBO. :meth:`AutoMixFlow.fit` (1) builds a Gaussian reference ``q0``: with
 ``reference="auto"`` (the default) both a full-covariance Laplace approximation at
 the MAP (:func:`~probkit.mixflows.laplace_reference`) and a mean-field ADVI fit
 (:func:`~probkit.mixflows.fit_gaussian_reference`), keeping the one with the higher
@@ -31,6 +30,20 @@ augmented ELBO (``steps > 0``). ``fit`` returns a NumPyro
 guide holds no NumPyro parameters, and ``losses`` are the negative ELBO estimates of
 step (3) (empty when ``steps=0``).
 
+**Under SVI.** The first run of an unfitted guide with the model's arguments
+(``SVI.init``, ``Predictive``, ``guide(*args)``; concrete values, not inside ``jit``)
+calls ``fit`` with its defaults (the key from the enclosing ``seed`` handler), so
+``SVI(model, AutoMixFlow(model), optim, Trace_ELBO()).run(...)`` works as with any
+autoguide. SVI then has no parameter to train: its losses are unbiased estimates of
+MixFlow's augmented ``−ELBO`` (the guide's draw carries its momentum and ``u`` as
+NumPyro ``intermediates``, so ``log q`` is the exact augmented density, one backward
+flow run per draw). Call ``fit`` yourself to choose the reference or to tune
+the step size by the sound augmented ELBO. A model's own ``numpyro.param`` sites, which
+SVI learns, are fixed in the MixFlow at their values when it was fitted: SVI's steps
+use it as fitted, and ``sample_posterior`` / ``median`` / ``quantiles`` given ``params``
+with other values of them refit a guide fitted on first use there and raise for one
+fitted by ``fit`` (its draws would come from a stale posterior).
+
 **Using the fitted guide.** ``guide.sample_posterior(key, params, sample_shape=...)``
 (``params`` may be ``{}`` or ``fit``'s ``.params``), ``numpyro.infer.Predictive(model,
 guide=guide, ...)``, ``guide.median(params)`` and ``guide.quantiles(params, qs)`` (Monte
@@ -39,9 +52,11 @@ Carlo, from ``num_samples`` draws). ``sample_posterior`` reuses trajectories: wi
 10 map steps apart (see :meth:`probkit.mixflows.MixFlow.sample`), every one an exact
 draw of the MixFlow, correlated within a trajectory like MCMC draws 10 steps apart and
 independent across trajectories; ``draws_per_trajectory=1`` gives i.i.d. draws at
-``m`` times the cost. The ``log_prob`` of the guide's latent distribution is MixFlow's
-importance-sampling estimate of the marginal (see :meth:`MixFlow.log_prob`); it runs the
-map backwards and warns (once per fit) when float32 rounding makes that inverse drift.
+``m`` times the cost. The ``log_prob`` of the guide's latent distribution is the exact
+augmented density given the draw's ``intermediates`` (as in the guide's own trace) and
+otherwise MixFlow's importance-sampling estimate of the marginal (see
+:meth:`MixFlow.log_prob`); both run the map backwards and warn (once per fit) when
+float32 rounding makes that inverse drift.
 """
 
 from __future__ import annotations
@@ -51,12 +66,15 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpyro
 from numpyro import handlers
 from numpyro.distributions import Distribution, constraints
 from numpyro.infer.autoguide import AutoContinuous
 from numpyro.infer.initialization import init_to_median
 from numpyro.infer.svi import SVIRunResult
+from numpyro.primitives import _PYRO_STACK
 
+from .._autodiff import hessian
 from .._checkpoint import check_checkpoint_path
 from .._validate import check_choice, check_positive, check_positive_int
 from ..mixflows import (
@@ -94,12 +112,46 @@ class _MixFlowLatent(Distribution):
             z = self.flow.sample(key, n, draws_per_trajectory=min(self.draws_per_trajectory, n))[:, self.perm]
         return z.reshape(tuple(sample_shape) + (self.flow.dim,))
 
-    def log_prob(self, value):
+    def sample_with_intermediates(self, key, sample_shape=()):
+        """A draw and its augmentation ``[ρ, u]``, so that :meth:`log_prob` can be exact (as under SVI)."""
+        n = max(int(math.prod(sample_shape)), 1)
+        with handlers.block():
+            x, rho, u = self.flow.sample_augmented(key, n)
+        shape = tuple(sample_shape)
+        return (x[:, self.perm].reshape(shape + (self.flow.dim,)),
+                [rho.reshape(shape + (self.flow.dim,)), u.reshape(shape)])
+
+    def log_prob(self, value, intermediates=None):
+        r"""With the draw's ``intermediates`` ``[ρ, u]``: the exact ``log q_N(x, ρ, u) − log m(ρ)``, whose
+        ELBO is MixFlow's sound augmented one; without: the importance-sampling estimate of ``log q_N(x)``."""
         if self.before_log_prob is not None:
             self.before_log_prob()
+        x = value[..., self.inv_perm]
         with handlers.block():
-            return self.flow.log_prob(value[..., self.inv_perm], n_samples=self.n_marginal,
-                                      check=self.before_log_prob is None)
+            if intermediates:
+                rho, u = intermediates
+                log_m = jnp.sum(self.flow.momentum.log_prob(rho), axis=-1)
+                return self.flow.log_prob_augmented(x, rho, u) - log_m
+            return self.flow.log_prob(x, n_samples=self.n_marginal, check=self.before_log_prob is None)
+
+
+def _same(a, b) -> bool:
+    """Pytrees with equal structure and values (traced values count as the same: nothing to compare)."""
+    la, lb = jax.tree.leaves(a), jax.tree.leaves(b)
+    if any(isinstance(x, jax.core.Tracer) for x in la + lb):
+        return True
+    if jax.tree.structure(a) != jax.tree.structure(b):
+        return False
+    return all(np.shape(x) == np.shape(y) and np.array_equal(np.asarray(x), np.asarray(y), equal_nan=True)
+               for x, y in zip(la, lb))
+
+
+_NOT_FITTED = (
+    "AutoMixFlow has no fitted MixFlow yet: call guide.fit(key, *model_args, **model_kwargs), or run the "
+    "guide once with the model's arguments (SVI.init, Predictive, guide(*model_args)), which fits it with "
+    "fit's defaults; then use guide.sample_posterior(key, {}, sample_shape=...), guide.median({}), "
+    "guide.quantiles({}, qs) or Predictive(model, guide=guide, params={}, num_samples=...)"
+)
 
 
 class AutoMixFlow(AutoContinuous):
@@ -123,8 +175,8 @@ class AutoMixFlow(AutoContinuous):
     references and the dense metric, over seeds 0–4, 0.48× on kidiq (0.66× with the
     diagonal metric) and 0.56× on a regression with posterior correlation −0.998 (2.01×
     diagonal), with no failed run (``benchmarks/results/mixflows.md``). Call :meth:`fit`
-    with the model's arguments before sampling (see the module docstring for why SVI is
-    not used).
+    with the model's arguments before sampling, or let the first run of the guide fit it
+    with the defaults (see the module docstring for what SVI does with it).
     """
 
     def __init__(
@@ -163,6 +215,9 @@ class AutoMixFlow(AutoContinuous):
         self.reference_grad_evals = 0
         self._perm = None
         self._density_checked = False
+        self._fitted_on = None  # (args, kwargs, model parameter values) of the fit
+        self._auto_fitted = False  # fitted on first use, with fit's defaults
+        self._pending_params = {}
         super().__init__(model, prefix=prefix, init_loc_fn=init_loc_fn)
 
     def _draws_per_trajectory(self, override=None) -> int:
@@ -210,7 +265,8 @@ class AutoMixFlow(AutoContinuous):
         check_positive_int("checkpoint_every", checkpoint_every)
         check_checkpoint_path("checkpoint_path", checkpoint_path)
         k_ref, k_fit, k_proto = jax.random.split(key, 3)
-        logdensity_fn, init, _ = model_logdensity(self.model, *args, key=k_proto, **kwargs)
+        model = handlers.substitute(self.model, data=self._pending_params) if self._pending_params else self.model
+        logdensity_fn, init, _ = model_logdensity(model, *args, key=k_proto, **kwargs)
         builders = {
             "laplace": lambda: laplace_reference(logdensity_fn, init, steps=reference_steps),
             "laplace-full": lambda: laplace_reference(logdensity_fn, init, steps=reference_steps, covariance="full"),
@@ -245,7 +301,7 @@ class AutoMixFlow(AutoContinuous):
         elif kind == "advi":  # ADVI's σ_i solves σ_i⁻² = E_q0[−∂²log π/∂z_i²]: curvature averaged over q0
             step = self.step_size * ref.scale
         else:  # the Laplace fit's conditional sd, from the curvature at the mode
-            curvature = -jnp.diag(jax.hessian(logdensity_fn)(ref.mean))
+            curvature = -jnp.diag(hessian(logdensity_fn, ref.mean))
             step = self.step_size * jnp.where(curvature > 0, 1 / jnp.sqrt(jnp.abs(curvature)), ref.scale)
             grads += dim
         flow = MixFlow(
@@ -266,6 +322,10 @@ class AutoMixFlow(AutoContinuous):
         self.mixflow, self.reference = flow, ref
         self.reference_kind, self.reference_elbos, self.reference_grad_evals = kind, elbos, int(grads)
         self._density_checked = False
+        # what the MixFlow targets: the posterior for these model arguments and parameter values
+        params = {name: site["value"] for name, site in self.prototype_trace.items() if site["type"] == "param"}
+        self._fitted_on = (args, kwargs, {**params, **self._pending_params})
+        self._auto_fitted, self._pending_params = False, {}
         return SVIRunResult(params={}, state=None, losses=jnp.asarray(-history))
 
     def _check_density_once(self) -> None:
@@ -273,25 +333,77 @@ class AutoMixFlow(AutoContinuous):
         if not self._density_checked and not math.isnan(self.mixflow.check_round_trip()):
             self._density_checked = True
 
+    def __call__(self, *args, **kwargs):
+        """Sample the latent sites from the MixFlow, fitting it first (``fit`` with defaults) if not yet fitted."""
+        if self.mixflow is None:
+            self._fit_on_first_use(args, kwargs)
+        return super().__call__(*args, **kwargs)
+
+    def _fit_on_first_use(self, args, kwargs, params=None, key=None) -> None:
+        """``fit(key, *args, **kwargs)`` with its defaults, as SVI.init or Predictive first run the guide.
+
+        The key is the guide's PRNG stream under a ``seed`` handler (SVI's), else ``PRNGKey(0)``;
+        the outer handlers (SVI's trace) do not see the fit's own model runs. ``params``: the
+        model's parameter values to fit at (default: the model's own initial values).
+        """
+        if any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves((args, kwargs, params))):
+            raise RuntimeError(_NOT_FITTED + " (it was first run on traced values, inside jit, where it cannot be fitted)")
+        if key is None:
+            seeded = any(isinstance(h, handlers.seed) for h in _PYRO_STACK)
+            key = numpyro.prng_key() if seeded else jax.random.PRNGKey(0)
+        self._pending_params = dict(params or {})
+        with handlers.block():
+            self.fit(key, *args, progress_bar=False, **kwargs)
+        self._auto_fitted = True
+
+    def _check_fitted_on(self, params, where: str) -> None:
+        """The MixFlow targets the posterior at the model parameter values it was fitted at.
+
+        Where ``params`` (e.g. SVI's, which learns the model's ``numpyro.param`` sites) holds a
+        model parameter whose concrete value differs from the fit's, a guide fitted on first
+        use refits itself there (fit's defaults, the fit's model arguments) and one fitted by
+        ``fit`` raises: its draws would come from a stale posterior.
+        """
+        if self._fitted_on is None or not params:
+            return
+        fit_args, fit_kwargs, fit_params = self._fitted_on
+        changed = [name for name in fit_params if name in params and not _same(params[name], fit_params[name])]
+        if not changed:
+            return
+        if self._auto_fitted:
+            at = {**fit_params, **{k: params[k] for k in fit_params if k in params}}
+            self._fit_on_first_use(fit_args, fit_kwargs, at, key=jax.random.PRNGKey(0))
+            return
+        raise ValueError(
+            f"AutoMixFlow.{where}: params holds model parameter values ({', '.join(map(repr, changed))}) other "
+            "than those the MixFlow was fitted at, so its draws would come from a stale posterior. Refit it at "
+            "them: AutoMixFlow(handlers.substitute(model, data=params)).fit(key, *model_args), or pass params "
+            "without the model's parameters"
+        )
+
     def _get_posterior(self, draws_per_trajectory=None):
         if self.mixflow is None:
-            raise RuntimeError(
-                "AutoMixFlow has no fitted MixFlow yet. It is fitted by its own guide.fit(key, *model_args, "
-                "**model_kwargs), not by SVI (SVI.init / update / run do not train it: its density costs a flow "
-                "run per draw). Call guide.fit first, then use guide.sample_posterior(key, {}, sample_shape=...), "
-                "guide.median({}), guide.quantiles({}, qs) or Predictive(model, guide=guide, params={}, "
-                "num_samples=...)"
-            )
+            raise RuntimeError(_NOT_FITTED)
         return _MixFlowLatent(self.mixflow, self._perm, self._draws_per_trajectory(draws_per_trajectory),
                               before_log_prob=self._check_density_once)
 
     def sample_posterior(self, rng_key, params, *args, sample_shape=(), draws_per_trajectory=None, **kwargs):
-        """Draws of the latent sites, ``sample_shape`` of them (``params`` may be ``{}``).
+        """Draws of the latent sites, ``sample_shape`` of them (``params`` may be ``{}`` or ``None``).
 
         ``draws_per_trajectory`` overrides the guide's setting for this call (1: i.i.d.;
         see the module docstring for the correlation of the default's draws).
         """
+        params = {} if params is None else params
+        self._check_fitted_on(params, "sample_posterior")
         latent = self._get_posterior(draws_per_trajectory).sample(rng_key, tuple(sample_shape))
+        if not isinstance(latent, jax.core.Tracer) and not bool(jnp.all(jnp.isfinite(latent))):
+            bad = int(jnp.sum(~jnp.all(jnp.isfinite(latent.reshape(-1, latent.shape[-1])), axis=-1)))
+            raise ValueError(
+                f"AutoMixFlow.sample_posterior: {bad} of {latent.size // latent.shape[-1]} draws are not finite: "
+                f"the uncorrected Hamiltonian dynamics diverged (reference {self.reference_kind!r}, relative "
+                f"step_size {self.step_size}). Refit with a smaller step_size, another reference or more "
+                "reference_steps"
+            )
         return self._unpack_and_constrain(latent, params)
 
     def _latent_quantiles(self, qs, num_samples, rng_key):
@@ -311,8 +423,10 @@ class AutoMixFlow(AutoContinuous):
         is the constrained marginal quantile). A Monte Carlo estimate from the
         ``draws_per_trajectory`` setting's draws (default key ``PRNGKey(0)``).
         """
+        self._check_fitted_on(params, "median")
         return self._unpack_and_constrain(self._latent_quantiles(0.5, num_samples, rng_key), params)
 
     def quantiles(self, params, quantiles, *, num_samples: int = 4000, rng_key=None):
         """Per-coordinate ``quantiles`` (leading axis) of the latent sites; Monte Carlo, as :meth:`median`."""
+        self._check_fitted_on(params, "quantiles")
         return self._unpack_and_constrain(self._latent_quantiles(quantiles, num_samples, rng_key), params)

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from .._autodiff import hessian
 from .._validate import as_float_array, check_choice, check_finite, check_positive, check_positive_int
 from ._checks import check_loc_scale_tril, check_logdensity
 
@@ -190,7 +191,9 @@ def laplace_reference(
 
 def laplace_mode_and_hessian(logdensity_fn, init: Float[Array, " d"], *, steps: int = 500, tol: float = 1e-6):
     r"""``(x̂, H)``: the mode ``x̂ = argmax log π`` by L-BFGS from ``init`` (at most ``steps``
-    iterations, stopping when ``max|∇ log π| ≤ tol``) and ``H = −∇² log π(x̂)``.
+    iterations, stopping when ``max|∇ log π| ≤ tol``) and ``H = −∇² log π(x̂)`` (by
+    :func:`probkit._autodiff.hessian`: exact, or central differences of the gradient for
+    log densities forward-mode autodiff cannot enter, such as ODE models).
 
     Traceable and unchecked (the caller decides what a non-finite mode or an indefinite
     ``H`` means); :func:`laplace_reference` raises on them.
@@ -212,4 +215,4 @@ def laplace_mode_and_hessian(logdensity_fn, init: Float[Array, " d"], *, steps: 
         return (optax.tree.get(state, "count") < steps) & (gmax > tol)
 
     x, _, _ = jax.lax.while_loop(cond, body, (init, opt.init(init), jnp.array(jnp.inf, init.dtype)))
-    return x, jax.hessian(neg)(x)
+    return x, hessian(neg, x)
