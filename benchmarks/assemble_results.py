@@ -15,6 +15,21 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ORDER = ["sliced", "sw_gradient_flow", "flows", "blackjax_kernels", "mixflows", "squeak", "grf",
          "interpolants", "fokker_planck", "pfn"]
+#: results files not written by ``benchmarks/<name>.py``: the tool that writes each
+SOURCES = {
+    "posteriordb": "scripts/verify_posteriordb.py",
+    "bench_posteriordb": "probkit bench run / report",
+    "numpyro_upstream": "scripts/run_numpyro_upstream.py",
+}
+
+
+def source(name: str) -> str:
+    """What produced ``benchmarks/results/<name>.md``."""
+    if name in SOURCES:
+        return SOURCES[name]
+    if (HERE / f"{name}.py").is_file():
+        return f"benchmarks/{name}.py"
+    raise SystemExit(f"benchmarks/results/{name}.md: no benchmarks/{name}.py; add its source to SOURCES")
 
 
 def main() -> None:
@@ -33,7 +48,7 @@ def main() -> None:
         text = files[name].read_text().strip()
         # demote the section's own headings by one level under its file heading
         text = "\n".join("#" + line if line.startswith("#") else line for line in text.splitlines())
-        parts.append(f"## `{name}` (benchmarks/{name}.py)\n\n{text}\n")
+        parts.append(f"## `{name}` ({source(name)})\n\n{text}\n")
     (HERE / "RESULTS.md").write_text("\n".join(parts))
     print(f"wrote {HERE / 'RESULTS.md'} ({len(names)} benchmarks)")
 

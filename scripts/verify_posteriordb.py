@@ -85,6 +85,7 @@ import numpy as np  # noqa: E402
 
 from probkit.bench import posteriordb as pdb  # noqa: E402
 from probkit.bench.models import MODELS  # noqa: E402
+from probkit.bench.metrics import gradient_error, offset_deviation  # noqa: E402
 from probkit.bench.names import flatten_sites  # noqa: E402
 from probkit.bench.targets import model_data  # noqa: E402
 
@@ -354,22 +355,6 @@ def _permutation(zs: np.ndarray, us: np.ndarray) -> np.ndarray | None:
     return np.asarray(perm) if len(set(perm)) == len(perm) else None
 
 
-def _rel_dev(diffs: np.ndarray, logps: np.ndarray) -> float:
-    """Largest deviation of the offset from its median, each point on the scale of its own |log p|.
-
-    ``max_i |d_i − median d| / max(1, median |log p|, |log p_i|)``: float64 rounding
-    leaves ``d_i`` uncertain by ``~eps |log p_i|``, which at a far random point
-    (``|log p_i| ~ 1e17``) is hundreds, while a wrong term shows at every point.
-    """
-    logps = np.abs(np.asarray(logps, dtype=float))
-    scale = np.maximum(max(1.0, float(np.median(logps))), logps)
-    return float(np.max(np.abs(diffs - np.median(diffs)) / scale))
-
-
-def _grad_err(g: np.ndarray, ref: np.ndarray) -> float:
-    return float(np.max(np.abs(g - ref)) / max(1.0, float(np.max(np.abs(ref)))))
-
-
 def _fd_jacobian(u_of, z: np.ndarray) -> np.ndarray:
     cols = []
     for j in range(z.shape[0]):
@@ -497,7 +482,7 @@ def compare(name: str, npm: "NumPyroModel", stan_model: StanModel, ref: dict | N
         lp_np, g_np = float(lp_np), np.asarray(g_np)
         diffs.append(lp_np - lp_st)
         logps.append(lp_np)
-        gerrs.append(_grad_err(g_np, g_ref))
+        gerrs.append(gradient_error(g_np, g_ref))
         values = constrained(z)
         for tp, val in stan_model.tparam_values(u).items():
             if tp in values:
@@ -508,7 +493,7 @@ def compare(name: str, npm: "NumPyroModel", stan_model: StanModel, ref: dict | N
     diffs, logps, gerrs = np.asarray(diffs), np.asarray(logps), np.asarray(gerrs)
     # each group relative to its own log density scale (far random points have huge |log p|)
     by_group = {g: {"points": int(np.sum(groups == g)),
-                    "density_rel_dev": _rel_dev(diffs[groups == g], logps[groups == g]),
+                    "density_rel_dev": offset_deviation(diffs[groups == g], logps[groups == g]),
                     "grad_rel_err": float(gerrs[groups == g].max()),
                     "median_abs_logp": float(np.median(np.abs(logps[groups == g])))}
                 for g in ("bulk", "random") if np.any(groups == g)}
@@ -535,7 +520,7 @@ def compare(name: str, npm: "NumPyroModel", stan_model: StanModel, ref: dict | N
         "total_s": round(time.time() - t0, 2),
     }
     if jac_diffs:
-        result["density_jacobian_rel_dev"] = _rel_dev(np.asarray(jac_diffs), logps)
+        result["density_jacobian_rel_dev"] = offset_deviation(np.asarray(jac_diffs), logps)
     points = None
     if record_points:
         points = {

@@ -25,6 +25,9 @@ draws :math:`r` (m × d), with reference mean :math:`\mu` and sd :math:`\sigma`:
   ``bias_x2_max`` (same draws, same key), so the curve ends at the table's value;
 - ``ess_bulk``: minimum over coordinates of the rank-normalised bulk ESS
   (ArviZ when installed, else NumPyro's ESS), per second and per 1000 gradients.
+
+Checks of a model against Stan (``scripts/verify_posteriordb.py``, the recorded
+Stan points in the tests): :func:`offset_deviation` and :func:`gradient_error`.
 """
 
 from __future__ import annotations
@@ -211,3 +214,22 @@ def compute_metrics(key, draws: dict, reference: dict | None, grads: np.ndarray,
         out.update(trace_metrics(k_trace, chains, r, grads, final=(sw, out["bias_x2_max"]), planned=planned,
                                    n_points=n_points))
     return out
+
+
+def offset_deviation(diffs: np.ndarray, logps: np.ndarray) -> float:
+    r"""How far ``log p − log p_Stan`` is from a constant, relative to each point's own scale.
+
+    ``max_i |d_i − median d| / max(1, median |log p|, |log p_i|)``: float64 rounding
+    leaves ``d_i`` uncertain by ``~eps |log p_i|``, which at a far random point
+    (``|log p_i| ~ 1e17``) is hundreds, while a wrong term shows at every point.
+    """
+    diffs = np.asarray(diffs, dtype=float)
+    logps = np.abs(np.asarray(logps, dtype=float))
+    scale = np.maximum(max(1.0, float(np.median(logps))), logps)
+    return float(np.max(np.abs(diffs - np.median(diffs)) / scale))
+
+
+def gradient_error(g: np.ndarray, ref: np.ndarray) -> float:
+    """``max |g − ref| / max(1, max |ref|)``: a gradient against Stan's at one point."""
+    ref = np.asarray(ref, dtype=float)
+    return float(np.max(np.abs(np.asarray(g, dtype=float) - ref)) / max(1.0, float(np.max(np.abs(ref)))))

@@ -449,8 +449,7 @@ class BlackJAXKernel(MCMCKernel):
                 raise ValueError("with a structured dense_mass give inverse_mass_matrix as a dict keyed by site-name "
                                  "tuples (NumPyro's form, e.g. {('x', 'y'): matrix}), not one array")
             params["dense_mass"] = bool(dense_mass)
-        self._mass_spec = (dense_mass, imm_dict) if isinstance(dense_mass, list) or imm_dict is not None else None
-        self._dense_mass_spec = dense_mass
+        self._mass_spec = (dense_mass, imm_dict)  # structured when dense_mass is a list or imm_dict is given
         self._mass_layout = None
         self._resolved_imm = None
         options = {k: params.pop(k) for k in list(params) if k in _OPTIONS[algorithm]}
@@ -536,7 +535,8 @@ class BlackJAXKernel(MCMCKernel):
         inverse mass matrix (see :func:`_mass_layout`).
         """
         self._mass_layout = self._resolved_imm = None
-        if self._mass_spec is None or self._target.dim == 0:
+        dense_mass, imm_dict = self._mass_spec
+        if not (isinstance(dense_mass, list) or imm_dict is not None) or self._target.dim == 0:
             return
         sites = _site_indices(self._target.unravel, self._target.dim)
         blocks, self._mass_layout, self._resolved_imm = _mass_layout(sites, *self._mass_spec)
@@ -563,7 +563,7 @@ class BlackJAXKernel(MCMCKernel):
         layout = self._mass_layout
         if layout is None:
             sites = _site_indices(self._target.unravel, self._target.dim)
-            layout = _mass_layout(sites, self._dense_mass_spec, None)[1]
+            layout = _mass_layout(sites, self._mass_spec[0], None)[1]
         imm = jnp.asarray(inverse_mass_matrix)
         dense = self._algorithm.dense_mass
         out = {}

@@ -26,6 +26,7 @@ from numpyro.infer.initialization import init_to_uniform
 from numpyro.infer.util import constrain_fn, log_density, potential_energy
 
 from probkit.bench import posteriordb
+from probkit.bench.metrics import gradient_error, offset_deviation
 from probkit.bench.models import MODELS
 from probkit.bench.targets import model_data
 
@@ -75,12 +76,10 @@ def check_against_points(rec: dict) -> None:
         dim, lp, g = numpyro_values_and_grads(name, zs, rec["density"])
     assert dim == rec["dim"], f"{name}: NumPyro dimension {dim}, recorded {rec['dim']} (re-run --record)"
     diff = lp - lp_stan
-    # each point on the scale of its own |log p| as well (scripts/verify_posteriordb.py's _rel_dev)
-    scale = np.maximum(max(1.0, float(np.median(np.abs(lp)))), np.abs(lp))
-    dev = np.max(np.abs(diff - np.median(diff)) / scale)
+    dev = offset_deviation(diff, lp)  # each point on the scale of its own |log p| as well
     assert dev <= rec["tolerance"]["density"], f"{name}: log density minus Stan's varies by {dev:.3g} (relative)"
     for k in range(len(zs)):
-        err = np.max(np.abs(g[k] - g_stan[k])) / max(1.0, float(np.max(np.abs(g_stan[k]))))
+        err = gradient_error(g[k], g_stan[k])
         assert err <= rec["tolerance"]["grad"], f"{name}: gradient differs from Stan's by {err:.3g} at point {k}"
 
 
