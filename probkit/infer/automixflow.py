@@ -34,7 +34,11 @@ step (3) (empty when ``steps=0``).
 (``SVI.init``, ``Predictive``, ``guide(*args)``; concrete values, not inside ``jit``)
 calls ``fit`` with its defaults (the key from the enclosing ``seed`` handler), so
 ``SVI(model, AutoMixFlow(model), optim, Trace_ELBO()).run(...)`` works as with any
-autoguide. SVI then has no parameter to train: its losses are unbiased estimates of
+autoguide. Because SVI evaluates the guide's density, which runs the flow backwards,
+that first fit shortens the flow (``guide.n_flow_steps``) to the longest whose inverse
+returns reference draws to within :data:`~probkit.mixflows.ROUND_TRIP_TOL` (rounding of
+the uncorrected dynamics grows with the flow's length; see ``MixFlow.check_round_trip``).
+SVI then has no parameter to train: its losses are unbiased estimates of
 MixFlow's augmented ``−ELBO`` (the guide's draw carries its momentum and ``u`` as
 NumPyro ``intermediates``, so ``log q`` is the exact augmented density, one backward
 flow run per draw). Call ``fit`` yourself to choose the reference or to tune
@@ -78,6 +82,7 @@ from .._autodiff import hessian
 from .._checkpoint import check_checkpoint_path
 from .._validate import check_choice, check_positive, check_positive_int
 from ..mixflows import (
+    ROUND_TRIP_TOL,
     FullRankGaussianReference,
     MixFlow,
     Preconditioner,
@@ -351,10 +356,38 @@ class AutoMixFlow(AutoContinuous):
         if key is None:
             seeded = any(isinstance(h, handlers.seed) for h in _PYRO_STACK)
             key = numpyro.prng_key() if seeded else jax.random.PRNGKey(0)
-        self._pending_params = dict(params or {})
+        pending = dict(params or {})
+        self._pending_params = pending
         with handlers.block():
             self.fit(key, *args, progress_bar=False, **kwargs)
+            shorter = self._reliable_length()
+            if shorter is not None:  # SVI needs the density: refit with a flow whose inverse is reliable
+                self.n_flow_steps = shorter
+                if self.draws_per_trajectory != "auto":
+                    self.draws_per_trajectory = min(self.draws_per_trajectory, shorter - self.burn_in)
+                self._pending_params = pending
+                self.fit(key, *args, progress_bar=False, **kwargs)
         self._auto_fitted = True
+
+    def _reliable_length(self) -> int | None:
+        """``None`` if the fitted flow's ``N − 1``-step inverse is reliable, else the longest ``N`` that is.
+
+        Reliable: 32 reference draws return to within
+        :data:`~probkit.mixflows.ROUND_TRIP_TOL` reference sd (the check that
+        ``log_prob`` runs uses 8 other draws). Round trips are
+        measured at 16 lengths spread geometrically over ``1..N − 1``; the result is at
+        least ``burn_in + 2``.
+        """
+        n = self.n_flow_steps
+        if n <= 2:
+            return None
+        ks = np.unique(np.geomspace(1, n - 1, 16).astype(int))
+        _, drift = self.mixflow.round_trip_error(jax.random.PRNGKey(1), 32, ks, relative=True)
+        ok = drift <= ROUND_TRIP_TOL
+        if ok[-1]:
+            return None
+        good = ks[: np.argmax(~ok)]  # the lengths before the first unreliable one
+        return max(int(good[-1]) + 1 if good.size else 2, self.burn_in + 2)
 
     def _check_fitted_on(self, params, where: str) -> None:
         """The MixFlow targets the posterior at the model parameter values it was fitted at.
